@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * message_slot.h - the user/kernel interface of the message_slot driver.
+ * The user/kernel interface of the message_slot driver.
  *
  * Included both by the module and by plain user-space C11 programs, so it
  * uses only <linux/ioctl.h>, which exists on both sides.
@@ -30,8 +30,43 @@
 #define MSG_SLOT_MAX_LEN	128
 #define BUF_LEN			MSG_SLOT_MAX_LEN
 
-#define MSG_SLOT_MINORS		(1U << 19)
+#define MSG_SLOT_MINORS		524288U		/* 2^19 */
 #define NPHEAP_MINOR_BASE	MSG_SLOT_MINORS
 #define NPHEAP_MINORS		16U
+
+#ifndef __KERNEL__
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+
+/*
+ * Parse a channel id (or flag) as the CLIs do: decimal 0..UINT_MAX and
+ * nothing else.  Returns 0, or -1 with errno EINVAL (junk) or ERANGE.
+ */
+static inline int msg_slot_parse_uint(const char *text, unsigned int *value)
+{
+	unsigned long parsed;
+	char *end;
+
+	if (*text < '0' || *text > '9') {
+		errno = EINVAL;
+		return -1;
+	}
+	errno = 0;
+	parsed = strtoul(text, &end, 10);
+	if (errno)
+		return -1;
+	if (*end) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (parsed > UINT_MAX) {
+		errno = ERANGE;
+		return -1;
+	}
+	*value = (unsigned int)parsed;
+	return 0;
+}
+#endif /* !__KERNEL__ */
 
 #endif /* MESSAGE_SLOT_H */

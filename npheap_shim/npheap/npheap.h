@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * npheap/npheap.h - NP-Heap kernel ABI, binary compatible with the original
+ * NP-Heap kernel ABI, binary compatible with the original
  * course module.  Shared by the message_slot module and by user space.
  *
  * The object id is cmd.offset >> PAGE_SHIFT in ioctls and the mmap page
@@ -13,17 +13,17 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 
-#ifdef __KERNEL__
-#define __npheap_user __user
-#else
-#define __npheap_user
+#ifndef __KERNEL__
+#ifndef __user
+#define __user		/* kernel annotation of user pointers (sparse) */
+#endif
 #endif
 
 struct npheap_cmd {
 	__u64 op;
 	__u64 offset;
 	__u64 size;
-	void __npheap_user *data;
+	void __user *data;
 };
 
 #define NPHEAP_IOCTL_LOCK	_IOWR('N', 0x43, struct npheap_cmd)

@@ -1,0 +1,979 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * message_slot - message slots and NP-Heap memory objects on char major 235.
+ *
+ * Message slots (minors 0 .. MSG_SLOT_MINORS - 1): every slot holds many
+ * channels; a channel keeps its last message (1..MSG_SLOT_MAX_LEN bytes)
+ * until it is overwritten or the module is unloaded.  Messages are
+ * immutable once published, so readers copy them under RCU without taking
+ * any lock and always see a whole message; a write publishes a new buffer
+ * and frees the old one after a grace period.
+ *
+ * NP-Heap (minors NPHEAP_MINOR_BASE ..): kernel-held objects of zeroed,
+ * refcounted pages that processes mmap by id, plus per-id locks that
+ * processes take and release through ioctls.  Every mapping holds a
+ * reference on its object, so neither delete nor growth ever leaves a
+ * process mapping freed memory.
+ *
+ * Both halves bound the memory users can pin through a memory budget.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cdev.h>
+#include <linux/device.h>
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+#include <linux/wait.h>
+#include <linux/xarray.h>
+
+#include "message_slot.h"
+#include <npheap/npheap.h>
+
+static unsigned long max_msg_bytes = 256UL << 20;
+module_param(max_msg_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_msg_bytes,
+		 "Bound on memory held by all messages, in bytes (default 256 MiB)");
+
+static unsigned int censor_period = 3;
+module_param(censor_period, uint, 0444);
+MODULE_PARM_DESC(censor_period,
+		 "Censored writes replace every Nth byte with '#' (1..128, default 3)");
+
+static unsigned long npheap_max_bytes = 256UL << 20;
+module_param(npheap_max_bytes, ulong, 0644);
+MODULE_PARM_DESC(npheap_max_bytes,
+		 "Bound on memory held by all NP-Heap objects, in bytes (default 256 MiB)");
+
+static ushort npheap_mode = 0666;
+module_param(npheap_mode, ushort, 0444);
+MODULE_PARM_DESC(npheap_mode, "Mode of the /dev/npheap* nodes (default 0666)");
+
+static unsigned int npheap_nodes = 1;
+module_param(npheap_nodes, uint, 0444);
+MODULE_PARM_DESC(npheap_nodes,
+		 "Number of /dev/npheap* nodes created on load (1..16, default 1)");
+
+/* ------------------------------------------------------------------------
+ * Shared helpers
+ */
+
+/* A lock-free byte counter checked against a limit the admin may change. */
+struct mem_budget {
+	atomic_long_t used;
+	const unsigned long *limit;
+};
+
+static bool budget_charge(struct mem_budget *budget, long bytes)
+{
+	long used = atomic_long_add_return(bytes, &budget->used);
+
+	if (bytes > 0 && (unsigned long)used > READ_ONCE(*budget->limit)) {
+		atomic_long_sub(bytes, &budget->used);
+		return false;
+	}
+	return true;
+}
+
+static void budget_uncharge(struct mem_budget *budget, long bytes)
+{
+	atomic_long_sub(bytes, &budget->used);
+}
+
+static struct mem_budget msg_budget = { .limit = &max_msg_bytes };
+static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
+
+/* ------------------------------------------------------------------------
+ * Message slots
+ */
+
+struct msgslot_msg {
+	struct rcu_head rcu;
+	u8 len;
+	u8 data[];
+};
+
+/*
+ * Messages live in caches of 16-byte steps (32..160 bytes) instead of the
+ * kmalloc size classes, so a 128-byte message costs 160 bytes, not 192.
+ */
+#define MSG_OBJ_STEP		16
+#define MSG_OBJ_MIN		32
+#define MSG_OBJ_SIZE(len)	ALIGN(offsetof(struct msgslot_msg, data) + (len), \
+				      MSG_OBJ_STEP)
+#define MSG_NR_CACHES		((MSG_OBJ_SIZE(MSG_SLOT_MAX_LEN) - MSG_OBJ_MIN) / \
+				 MSG_OBJ_STEP + 1)
+
+static struct kmem_cache *msg_caches[MSG_NR_CACHES];
+
+static unsigned int msg_cache_index(size_t len)
+{
+	return (max_t(size_t, MSG_OBJ_SIZE(len), MSG_OBJ_MIN) - MSG_OBJ_MIN) /
+	       MSG_OBJ_STEP;
+}
+
+/* Bytes charged to the budget: the slab object size of the message. */
+static long msg_charge(const struct msgslot_msg *msg)
+{
+	return msg ? MSG_OBJ_MIN + msg_cache_index(msg->len) * MSG_OBJ_STEP : 0;
+}
+
+static struct msgslot_msg *msg_alloc(size_t len)
+{
+	struct msgslot_msg *msg;
+
+	msg = kmem_cache_alloc(msg_caches[msg_cache_index(len)], GFP_KERNEL);
+	if (msg)
+		msg->len = len;
+	return msg;
+}
+
+static void msg_free(struct msgslot_msg *msg)
+{
+	kmem_cache_free(msg_caches[msg_cache_index(msg->len)], msg);
+}
+
+static void msg_free_rcu(struct rcu_head *head)
+{
+	msg_free(container_of(head, struct msgslot_msg, rcu));
+}
+
+/*
+ * One slot per minor, created on first open and kept until unload.
+ * channels: channel id -> struct msgslot_msg.  Its xa_lock serialises
+ * writers of the slot for the few instructions of a publish (budget
+ * check + store); readers only take rcu_read_lock().
+ */
+struct msgslot {
+	struct xarray channels;
+};
+
+/* minor -> struct msgslot; entries are only added, until unload. */
+static DEFINE_XARRAY(msgslots);
+
+/* Per open file: the slot, the channel chosen by ioctl (0: none), censoring. */
+struct msgslot_file {
+	struct msgslot *slot;
+	u32 channel;
+	bool censor;
+};
+
+static struct msgslot *msgslot_get(unsigned int minor)
+{
+	struct msgslot *slot, *prev;
+
+	slot = xa_load(&msgslots, minor);
+	if (slot)
+		return slot;
+
+	slot = kmalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
+	if (!slot)
+		return ERR_PTR(-ENOMEM);
+	xa_init_flags(&slot->channels, XA_FLAGS_ACCOUNT);
+
+	prev = xa_cmpxchg(&msgslots, minor, NULL, slot, GFP_KERNEL);
+	if (prev) {
+		kfree(slot);
+		return xa_is_err(prev) ? ERR_PTR(xa_err(prev)) : prev;
+	}
+	return slot;
+}
+
+static void msgslot_destroy(struct msgslot *slot)
+{
+	struct msgslot_msg *msg;
+	unsigned long channel;
+
+	xa_for_each(&slot->channels, channel, msg) {
+		budget_uncharge(&msg_budget, msg_charge(msg));
+		msg_free(msg);
+	}
+	xa_destroy(&slot->channels);
+	kfree(slot);
+}
+
+static int msgslot_open(struct inode *inode, struct file *file)
+{
+	struct msgslot_file *mf;
+	struct msgslot *slot;
+
+	slot = msgslot_get(iminor(inode));
+	if (IS_ERR(slot))
+		return PTR_ERR(slot);
+
+	mf = kzalloc(sizeof(*mf), GFP_KERNEL_ACCOUNT);
+	if (!mf)
+		return -ENOMEM;
+	mf->slot = slot;
+	file->private_data = mf;
+	/* Messages have no file position: no lseek/pread, no f_pos lock. */
+	return stream_open(inode, file);
+}
+
+static int msgslot_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+static long msgslot_ioctl(struct file *file, unsigned int cmd,
+			  unsigned long arg)
+{
+	struct msgslot_file *mf = file->private_data;
+
+	switch (cmd) {
+#if BITS_PER_LONG > 32
+	case MSG_SLOT_CHANNEL_UL:
+		if (arg > U32_MAX)
+			return -EINVAL;
+		fallthrough;
+#endif
+	case MSG_SLOT_CHANNEL:
+		/* An int argument leaves the upper register half undefined. */
+		if (!lower_32_bits(arg))
+			return -EINVAL;
+		WRITE_ONCE(mf->channel, lower_32_bits(arg));
+		return 0;
+	case MSG_SLOT_SET_CEN:
+		if (lower_32_bits(arg) > 1)
+			return -EINVAL;
+		WRITE_ONCE(mf->censor, lower_32_bits(arg));
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
+			    loff_t *ppos)
+{
+	struct msgslot_file *mf = file->private_data;
+	u32 channel = READ_ONCE(mf->channel);
+	const struct msgslot_msg *msg;
+	u8 copy[MSG_SLOT_MAX_LEN];
+	size_t len = 0;
+
+	if (!channel)
+		return -EINVAL;
+
+	rcu_read_lock();
+	msg = xa_load(&mf->slot->channels, channel);
+	if (msg) {
+		len = msg->len;
+		if (len <= count)
+			memcpy(copy, msg->data, len);
+	}
+	rcu_read_unlock();
+
+	if (!len)
+		return -EWOULDBLOCK;
+	if (len > count)
+		return -ENOSPC;
+	if (copy_to_user(buf, copy, len))
+		return -EINVAL;
+	return len;
+}
+
+/* Swap @msg in as @channel's message, charging only the size difference. */
+static int msgslot_publish(struct msgslot *slot, u32 channel,
+			   struct msgslot_msg *msg)
+{
+	struct msgslot_msg *old, *prev;
+	long delta;
+
+	xa_lock(&slot->channels);
+	old = xa_load(&slot->channels, channel);
+	delta = msg_charge(msg) - msg_charge(old);
+	if (!budget_charge(&msg_budget, delta)) {
+		xa_unlock(&slot->channels);
+		return -ENOMEM;
+	}
+	/* May drop the lock to allocate nodes: @prev is the entry replaced. */
+	prev = __xa_store(&slot->channels, channel, msg, GFP_KERNEL);
+	if (xa_is_err(prev)) {
+		xa_unlock(&slot->channels);
+		budget_uncharge(&msg_budget, delta);
+		return xa_err(prev);
+	}
+	if (prev != old)
+		budget_uncharge(&msg_budget, msg_charge(prev) - msg_charge(old));
+	xa_unlock(&slot->channels);
+
+	if (prev)
+		call_rcu(&prev->rcu, msg_free_rcu);
+	return 0;
+}
+
+static ssize_t msgslot_write(struct file *file, const char __user *buf,
+			     size_t count, loff_t *ppos)
+{
+	struct msgslot_file *mf = file->private_data;
+	u32 channel = READ_ONCE(mf->channel);
+	struct msgslot_msg *msg;
+	int ret;
+
+	if (!channel)
+		return -EINVAL;
+	if (!count || count > MSG_SLOT_MAX_LEN)
+		return -EMSGSIZE;
+
+	msg = msg_alloc(count);
+	if (!msg)
+		return -ENOMEM;
+	if (copy_from_user(msg->data, buf, count)) {
+		msg_free(msg);
+		return -EINVAL;
+	}
+	if (READ_ONCE(mf->censor)) {
+		size_t i;
+
+		for (i = censor_period - 1; i < count; i += censor_period)
+			msg->data[i] = '#';
+	}
+
+	ret = msgslot_publish(mf->slot, channel, msg);
+	if (ret) {
+		msg_free(msg);
+		return ret;
+	}
+	return count;
+}
+
+static const struct file_operations msgslot_fops = {
+	.owner		= THIS_MODULE,
+	.open		= msgslot_open,
+	.release	= msgslot_release,
+	.read		= msgslot_read,
+	.write		= msgslot_write,
+	.unlocked_ioctl	= msgslot_ioctl,
+	.compat_ioctl	= msgslot_ioctl,
+};
+
+static void msgslot_destroy_all(void)
+{
+	struct msgslot *slot;
+	unsigned long minor;
+
+	xa_for_each(&msgslots, minor, slot)
+		msgslot_destroy(slot);
+	xa_destroy(&msgslots);
+}
+
+static int msgslot_init_caches(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MSG_NR_CACHES; i++) {
+		unsigned int size = MSG_OBJ_MIN + i * MSG_OBJ_STEP;
+		char name[32];
+
+		snprintf(name, sizeof(name), "message_slot_%u", size);
+		msg_caches[i] = kmem_cache_create(name, size, 0, SLAB_ACCOUNT,
+						  NULL);
+		if (!msg_caches[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void msgslot_destroy_caches(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < MSG_NR_CACHES; i++)
+		kmem_cache_destroy(msg_caches[i]);	/* NULL is fine */
+}
+
+/* ------------------------------------------------------------------------
+ * NP-Heap
+ */
+
+/*
+ * An object: pages 0..npages-1 in @pages, all zeroed on creation.  The
+ * heap's objects array holds one reference and every vma mapping the
+ * object holds one; pages go back only when the last reference does.
+ */
+struct npheap_obj {
+	struct kref ref;
+	struct rcu_head rcu;
+	pgoff_t id;
+	unsigned long npages;	/* grows only, under npheap.objects_lock */
+	struct xarray pages;	/* page index -> struct page */
+};
+
+/*
+ * A per-id lock, created on first use and freed once nobody holds or
+ * waits for it.  Its fields are protected by the heap's locks xa_lock.
+ */
+struct npheap_idlock {
+	struct pid *owner;	/* holding thread, NULL when free */
+	struct pid *owner_tgid;	/* its process, for release on close/exit */
+	unsigned int waiters;
+	wait_queue_head_t wait;
+};
+
+/*
+ * objects_lock serialises creating, growing and deleting objects of the
+ * heap (it is a mutex because creation allocates pages); lookups for mmap
+ * and getsize go through RCU and never take it.  The locks array's own
+ * xa_lock protects every struct npheap_idlock of the heap: it is held for
+ * a few instructions per lock/unlock, never while anyone sleeps, so
+ * different ids never wait for each other.
+ */
+struct npheap {
+	struct mutex objects_lock;	/* see above */
+	struct xarray objects;	/* id -> struct npheap_obj */
+	struct xarray locks;	/* id -> struct npheap_idlock */
+};
+
+static struct npheap heaps[NPHEAP_MINORS];
+
+static void npheap_obj_free_pages(struct npheap_obj *obj, unsigned long from)
+{
+	struct page *page;
+	unsigned long index;
+
+	xa_for_each_start(&obj->pages, index, page, from) {
+		xa_erase(&obj->pages, index);
+		put_page(page);
+	}
+}
+
+static void npheap_obj_release(struct kref *ref)
+{
+	struct npheap_obj *obj = container_of(ref, struct npheap_obj, ref);
+
+	npheap_obj_free_pages(obj, 0);
+	xa_destroy(&obj->pages);
+	budget_uncharge(&npheap_budget, obj->npages << PAGE_SHIFT);
+	kfree_rcu(obj, rcu);
+}
+
+static void npheap_obj_put(struct npheap_obj *obj)
+{
+	kref_put(&obj->ref, npheap_obj_release);
+}
+
+/* Grow @obj to @npages zeroed pages; on failure it is left as it was. */
+static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
+{
+	unsigned long extra = npages - obj->npages;
+	unsigned long index;
+	int ret;
+
+	if (extra > (ULONG_MAX >> PAGE_SHIFT) ||
+	    !budget_charge(&npheap_budget, extra << PAGE_SHIFT))
+		return -ENOMEM;
+
+	for (index = obj->npages; index < npages; index++) {
+		struct page *page;
+
+		page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT);
+		if (!page) {
+			ret = -ENOMEM;
+			goto undo;
+		}
+		ret = xa_err(xa_store(&obj->pages, index, page, GFP_KERNEL));
+		if (ret) {
+			put_page(page);
+			goto undo;
+		}
+	}
+	/* Faults of older mappings never look past their own length. */
+	WRITE_ONCE(obj->npages, npages);
+	return 0;
+
+undo:
+	npheap_obj_free_pages(obj, obj->npages);
+	budget_uncharge(&npheap_budget, extra << PAGE_SHIFT);
+	return ret;
+}
+
+/* Take a reference on object @id of at least @npages, creating/growing it. */
+static struct npheap_obj *npheap_obj_get(struct npheap *heap, pgoff_t id,
+					 unsigned long npages)
+{
+	struct npheap_obj *obj;
+	int ret;
+
+	rcu_read_lock();
+	obj = xa_load(&heap->objects, id);
+	if (obj && READ_ONCE(obj->npages) >= npages &&
+	    kref_get_unless_zero(&obj->ref)) {
+		rcu_read_unlock();
+		return obj;
+	}
+	rcu_read_unlock();
+
+	mutex_lock(&heap->objects_lock);
+	obj = xa_load(&heap->objects, id);
+	if (obj) {
+		ret = obj->npages < npages ? npheap_obj_grow(obj, npages) : 0;
+		if (ret)
+			goto unlock;
+		kref_get(&obj->ref);
+		goto unlock;
+	}
+
+	obj = kzalloc(sizeof(*obj), GFP_KERNEL_ACCOUNT);
+	if (!obj) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	kref_init(&obj->ref);
+	obj->id = id;
+	xa_init_flags(&obj->pages, XA_FLAGS_ACCOUNT);
+	ret = npheap_obj_grow(obj, npages);
+	if (!ret)
+		ret = xa_err(xa_store(&heap->objects, id, obj, GFP_KERNEL));
+	if (ret) {
+		npheap_obj_put(obj);
+		goto unlock;
+	}
+	kref_get(&obj->ref);
+unlock:
+	mutex_unlock(&heap->objects_lock);
+	return ret ? ERR_PTR(ret) : obj;
+}
+
+static void npheap_vm_open(struct vm_area_struct *vma)
+{
+	struct npheap_obj *obj = vma->vm_private_data;
+
+	kref_get(&obj->ref);
+}
+
+static void npheap_vm_close(struct vm_area_struct *vma)
+{
+	npheap_obj_put(vma->vm_private_data);
+}
+
+static vm_fault_t npheap_vm_fault(struct vm_fault *vmf)
+{
+	struct npheap_obj *obj = vmf->vma->vm_private_data;
+	struct page *page;
+
+	/* vm_pgoff stays "id + offset in object" across splits and moves. */
+	page = xa_load(&obj->pages, vmf->pgoff - obj->id);
+	if (!page)
+		return VM_FAULT_SIGBUS;
+	get_page(page);
+	vmf->page = page;
+	return 0;
+}
+
+static const struct vm_operations_struct npheap_vm_ops = {
+	.open	= npheap_vm_open,
+	.close	= npheap_vm_close,
+	.fault	= npheap_vm_fault,
+};
+
+static int npheap_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct npheap *heap = file->private_data;
+	struct npheap_obj *obj;
+
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+
+	obj = npheap_obj_get(heap, vma->vm_pgoff, vma_pages(vma));
+	if (IS_ERR(obj))
+		return PTR_ERR(obj);
+
+	vma->vm_private_data = obj;
+	vma->vm_ops = &npheap_vm_ops;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	vm_flags_set(vma, VM_DONTEXPAND | VM_DONTDUMP);
+#else
+	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+#endif
+	return 0;
+}
+
+static long npheap_getsize(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_obj *obj;
+	long size = 0;
+
+	rcu_read_lock();
+	obj = xa_load(&heap->objects, id);
+	if (obj)
+		size = READ_ONCE(obj->npages) << PAGE_SHIFT;
+	rcu_read_unlock();
+	return size;
+}
+
+static long npheap_delete(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_obj *obj;
+
+	mutex_lock(&heap->objects_lock);
+	obj = xa_erase(&heap->objects, id);
+	mutex_unlock(&heap->objects_lock);
+	if (obj)
+		npheap_obj_put(obj);
+	return 0;
+}
+
+/* Give up @lock (held, heap's locks xa_lock taken); free it if unused. */
+static void npheap_idlock_release(struct npheap *heap, pgoff_t id,
+				  struct npheap_idlock *lock)
+{
+	put_pid(lock->owner);
+	put_pid(lock->owner_tgid);
+	lock->owner = NULL;
+	lock->owner_tgid = NULL;
+	if (lock->waiters) {
+		wake_up(&lock->wait);
+		return;
+	}
+	__xa_erase(&heap->locks, id);
+	kfree(lock);
+}
+
+static bool npheap_idlock_try_take(struct npheap *heap,
+				   struct npheap_idlock *lock)
+{
+	bool taken = false;
+
+	xa_lock(&heap->locks);
+	if (!lock->owner) {
+		lock->owner = get_pid(task_pid(current));
+		lock->owner_tgid = get_pid(task_tgid(current));
+		lock->waiters--;
+		taken = true;
+	}
+	xa_unlock(&heap->locks);
+	return taken;
+}
+
+/*
+ * Return @id's lock, creating it, with the heap's locks xa_lock held (also
+ * on error, so that callers have one unlock path).
+ */
+static struct npheap_idlock *npheap_idlock_find(struct npheap *heap,
+						pgoff_t id)
+	__acquires(&heap->locks.xa_lock)
+{
+	struct npheap_idlock *lock, *fresh;
+	void *prev = NULL;
+
+	xa_lock(&heap->locks);
+	while (!(lock = xa_load(&heap->locks, id))) {
+		xa_unlock(&heap->locks);
+		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+		if (fresh) {
+			init_waitqueue_head(&fresh->wait);
+			prev = xa_cmpxchg(&heap->locks, id, NULL, fresh,
+					  GFP_KERNEL);
+			if (prev)	/* lost a race, or no memory */
+				kfree(fresh);
+		}
+		xa_lock(&heap->locks);
+		if (!fresh)
+			return ERR_PTR(-ENOMEM);
+		if (xa_is_err(prev))
+			return ERR_PTR(xa_err(prev));
+	}
+	return lock;
+}
+
+static long npheap_lock(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_idlock *lock;
+	long ret = 0;
+
+	lock = npheap_idlock_find(heap, id);
+	if (IS_ERR(lock)) {
+		ret = PTR_ERR(lock);
+	} else if (lock->owner == task_pid(current)) {
+		ret = -EDEADLK;
+	} else if (!lock->owner) {
+		lock->owner = get_pid(task_pid(current));
+		lock->owner_tgid = get_pid(task_tgid(current));
+	} else {
+		lock->waiters++;
+		ret = 1;
+	}
+	xa_unlock(&heap->locks);
+	if (ret <= 0)
+		return ret;
+
+	if (!wait_event_interruptible_exclusive(lock->wait,
+						npheap_idlock_try_take(heap, lock)))
+		return 0;
+
+	xa_lock(&heap->locks);
+	lock->waiters--;
+	if (!lock->owner) {
+		/* Pass on a wake-up this waiter may have consumed. */
+		if (lock->waiters)
+			wake_up(&lock->wait);
+		else
+			npheap_idlock_release(heap, id, lock);
+	}
+	xa_unlock(&heap->locks);
+	return -EINTR;
+}
+
+static long npheap_unlock(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_idlock *lock;
+	long ret = 0;
+
+	xa_lock(&heap->locks);
+	lock = xa_load(&heap->locks, id);
+	if (lock && lock->owner == task_pid(current))
+		npheap_idlock_release(heap, id, lock);
+	else
+		ret = -EPERM;
+	xa_unlock(&heap->locks);
+	return ret;
+}
+
+/* close() of any fd of the heap, including at exit: drop the process's locks. */
+static int npheap_flush(struct file *file, fl_owner_t owner)
+{
+	struct npheap *heap = file->private_data;
+	struct pid *tgid = task_tgid(current);
+	struct npheap_idlock *lock;
+	unsigned long id;
+
+	xa_lock(&heap->locks);
+	xa_for_each(&heap->locks, id, lock)
+		if (lock->owner_tgid == tgid)
+			npheap_idlock_release(heap, id, lock);
+	xa_unlock(&heap->locks);
+	return 0;
+}
+
+static long npheap_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct npheap *heap = file->private_data;
+	struct npheap_cmd ucmd;
+	pgoff_t id;
+
+	switch (cmd) {
+	case NPHEAP_IOCTL_LOCK:
+	case NPHEAP_IOCTL_UNLOCK:
+	case NPHEAP_IOCTL_DELETE:
+	case NPHEAP_IOCTL_GETSIZE:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	/* Only offset is meaningful; the original library leaves the rest. */
+	if (copy_from_user(&ucmd, (void __user *)arg, sizeof(ucmd)))
+		return -EFAULT;
+	id = ucmd.offset >> PAGE_SHIFT;
+
+	switch (cmd) {
+	case NPHEAP_IOCTL_LOCK:
+		return npheap_lock(heap, id);
+	case NPHEAP_IOCTL_UNLOCK:
+		return npheap_unlock(heap, id);
+	case NPHEAP_IOCTL_DELETE:
+		return npheap_delete(heap, id);
+	default:
+		return npheap_getsize(heap, id);
+	}
+}
+
+static int npheap_open(struct inode *inode, struct file *file)
+{
+	file->private_data = &heaps[iminor(inode) - NPHEAP_MINOR_BASE];
+	return 0;
+}
+
+static const struct file_operations npheap_fops = {
+	.owner		= THIS_MODULE,
+	.open		= npheap_open,
+	.flush		= npheap_flush,
+	.mmap		= npheap_mmap,
+	.unlocked_ioctl	= npheap_ioctl,
+};
+
+static void npheap_init_heaps(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < NPHEAP_MINORS; i++) {
+		mutex_init(&heaps[i].objects_lock);
+		xa_init(&heaps[i].objects);
+		xa_init(&heaps[i].locks);
+	}
+}
+
+/* Unload: no file is open, so no mapping exists and no lock is held. */
+static void npheap_destroy_heaps(void)
+{
+	struct npheap_idlock *lock;
+	struct npheap_obj *obj;
+	unsigned long id;
+	unsigned int i;
+
+	for (i = 0; i < NPHEAP_MINORS; i++) {
+		xa_for_each(&heaps[i].objects, id, obj)
+			npheap_obj_put(obj);
+		xa_destroy(&heaps[i].objects);
+		xa_for_each(&heaps[i].locks, id, lock) {
+			put_pid(lock->owner);
+			put_pid(lock->owner_tgid);
+			kfree(lock);
+		}
+		xa_destroy(&heaps[i].locks);
+		mutex_destroy(&heaps[i].objects_lock);
+	}
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+static char *npheap_devnode(const struct device *dev, umode_t *mode)
+#else
+static char *npheap_devnode(struct device *dev, umode_t *mode)
+#endif
+{
+	if (mode)
+		*mode = npheap_mode;
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Module
+ */
+
+static struct cdev msgslot_cdev;
+static struct cdev npheap_cdev;
+static struct class *npheap_class;
+
+static void npheap_remove_nodes(unsigned int count)
+{
+	while (count--)
+		device_destroy(npheap_class,
+			       MKDEV(MAJOR_NUM, NPHEAP_MINOR_BASE + count));
+}
+
+static int npheap_create_nodes(void)
+{
+	unsigned int i;
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 4, 0)
+	npheap_class = class_create("npheap");
+#else
+	npheap_class = class_create(THIS_MODULE, "npheap");
+#endif
+	if (IS_ERR(npheap_class))
+		return PTR_ERR(npheap_class);
+	npheap_class->devnode = npheap_devnode;
+
+	for (i = 0; i < npheap_nodes; i++) {
+		struct device *dev;
+
+		dev = device_create(npheap_class, NULL,
+				    MKDEV(MAJOR_NUM, NPHEAP_MINOR_BASE + i),
+				    NULL, i ? "npheap%u" : "npheap", i);
+		if (IS_ERR(dev)) {
+			npheap_remove_nodes(i);
+			class_destroy(npheap_class);
+			return PTR_ERR(dev);
+		}
+	}
+	return 0;
+}
+
+static int __init message_slot_init(void)
+{
+	dev_t first = MKDEV(MAJOR_NUM, 0);
+	int ret;
+
+	if (censor_period < 1 || censor_period > MSG_SLOT_MAX_LEN) {
+		pr_err("censor_period=%u is out of range 1..%u\n",
+		       censor_period, MSG_SLOT_MAX_LEN);
+		return -EINVAL;
+	}
+	if (npheap_nodes < 1 || npheap_nodes > NPHEAP_MINORS) {
+		pr_err("npheap_nodes=%u is out of range 1..%u\n",
+		       npheap_nodes, NPHEAP_MINORS);
+		return -EINVAL;
+	}
+
+	ret = msgslot_init_caches();
+	if (ret) {
+		pr_err("cannot create message caches: %d\n", ret);
+		goto err_caches;
+	}
+	npheap_init_heaps();
+
+	ret = register_chrdev_region(first, NPHEAP_MINOR_BASE + NPHEAP_MINORS,
+				     DEVICE_NAME);
+	if (ret) {
+		pr_err("cannot register major %d: %d\n", MAJOR_NUM, ret);
+		goto err_caches;
+	}
+
+	cdev_init(&msgslot_cdev, &msgslot_fops);
+	msgslot_cdev.owner = THIS_MODULE;
+	ret = cdev_add(&msgslot_cdev, first, MSG_SLOT_MINORS);
+	if (ret) {
+		pr_err("cannot add message slot minors: %d\n", ret);
+		goto err_region;
+	}
+
+	cdev_init(&npheap_cdev, &npheap_fops);
+	npheap_cdev.owner = THIS_MODULE;
+	ret = cdev_add(&npheap_cdev, MKDEV(MAJOR_NUM, NPHEAP_MINOR_BASE),
+		       NPHEAP_MINORS);
+	if (ret) {
+		pr_err("cannot add NP-Heap minors: %d\n", ret);
+		goto err_msgslot_cdev;
+	}
+
+	ret = npheap_create_nodes();
+	if (ret) {
+		pr_err("cannot create /dev/npheap: %d\n", ret);
+		goto err_npheap_cdev;
+	}
+	return 0;
+
+err_npheap_cdev:
+	cdev_del(&npheap_cdev);
+err_msgslot_cdev:
+	cdev_del(&msgslot_cdev);
+err_region:
+	unregister_chrdev_region(first, NPHEAP_MINOR_BASE + NPHEAP_MINORS);
+err_caches:
+	msgslot_destroy_caches();
+	return ret;
+}
+
+static void __exit message_slot_exit(void)
+{
+	npheap_remove_nodes(npheap_nodes);
+	class_destroy(npheap_class);
+	cdev_del(&npheap_cdev);
+	cdev_del(&msgslot_cdev);
+	unregister_chrdev_region(MKDEV(MAJOR_NUM, 0),
+				 NPHEAP_MINOR_BASE + NPHEAP_MINORS);
+
+	msgslot_destroy_all();
+	npheap_destroy_heaps();
+	/* Wait for replaced messages and released objects still in flight. */
+	rcu_barrier();
+	msgslot_destroy_caches();
+}
+
+module_init(message_slot_init);
+module_exit(message_slot_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("Message slots and NP-Heap memory objects on major 235");
+MODULE_ALIAS("npheap");
+MODULE_ALIAS_CHARDEV_MAJOR(MAJOR_NUM);
