@@ -376,8 +376,10 @@ static int msgslot_init_caches(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "message_slot_%u", size);
-		msg_caches[i] = kmem_cache_create(name, size, 0, SLAB_ACCOUNT,
-						  NULL);
+		/* Hardened usercopy: only the payload may be copied from user. */
+		msg_caches[i] = kmem_cache_create_usercopy(name, size, 0,
+				SLAB_ACCOUNT, offsetof(struct msgslot_msg, data),
+				size - offsetof(struct msgslot_msg, data), NULL);
 		if (!msg_caches[i])
 			return -ENOMEM;
 	}
