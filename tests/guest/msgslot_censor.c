@@ -182,7 +182,6 @@ int main(int argc, char **argv)
 	};
 	size_t i;
 
-	tap_set_suite("msgslot");
 	if (argc != 2 || (period = (unsigned int)strtoul(argv[1], NULL, 10)) < 1 ||
 	    period > 128) {
 		fprintf(stderr, "usage: %s <censor_period the module was loaded with>\n", argv[0]);

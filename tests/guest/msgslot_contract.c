@@ -639,7 +639,6 @@ static bool t_lseek_pread_espipe(char *why)
 int main(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
-	tap_set_suite("msgslot");
 	tap_run("write_before_ioctl_einval", t_write_before_ioctl);
 	tap_run("read_before_ioctl_einval", t_read_before_ioctl);
 	tap_run("channel_zero_einval", t_channel_zero);

@@ -83,7 +83,6 @@ static bool t_sparse(char *why)
 
 int main(void)
 {
-	tap_set_suite("msgslot");
 	tap_run("channels_2pow20_in_one_slot_all_verified", t_dense);
 	tap_run("channels_2pow16_sparse_ids_all_verified", t_sparse);
 	return tap_exit_code();

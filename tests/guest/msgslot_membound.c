@@ -227,7 +227,6 @@ int main(void)
 	};
 	size_t i;
 
-	tap_set_suite("msgslot");
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (!tap_run(steps[i].name, steps[i].fn) && i == 0) {
 			/* without the right bound the other steps mean nothing */

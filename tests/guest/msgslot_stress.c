@@ -429,7 +429,6 @@ int main(void)
 
 	if (secs && atof(secs) > 0)
 		duration = atof(secs);
-	tap_set_suite("msgslot");
 	shared = mmap(NULL, sizeof(*shared), PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (shared == MAP_FAILED) {

@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TAP_WHY_LEN 600
@@ -25,9 +26,20 @@ struct tap_state {
 	char suite[64];
 };
 
+/* The suite name is $SUITE_NAME (run.sh exports it: the suite file name
+ * without its NN- prefix), else "msgslot". */
 static inline struct tap_state *tap_state(void)
 {
-	static struct tap_state state = { { 0, 0 }, "msgslot" };
+	static struct tap_state state;
+	static bool initialised;
+
+	if (!initialised) {
+		const char *env = getenv("SUITE_NAME");
+
+		snprintf(state.suite, sizeof(state.suite), "%s",
+			 env && env[0] ? env : "msgslot");
+		initialised = true;
+	}
 	return &state;
 }
 

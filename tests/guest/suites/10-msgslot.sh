@@ -1,0 +1,58 @@
+#!/bin/sh
+# Message slot contract, censorship (N=3), concurrency and scale, all with
+# the module loaded once with default parameters. The C programs print their
+# own result lines (msgslot_*.c); this script adds lines for loading,
+# parameter defaults, unloading, and any program that dies without saying why.
+. "$GUEST/lib.sh"
+
+work=/tmp/suite-msgslot
+mkdir -p "$work"
+
+# run_program <name> [args...]: runs $BIN/<name> with live output; reports a
+# crash, or a failure exit without a "not ok" line, as its own result.
+run_program() {
+    _prog=$1
+    _start=$(cut -d. -f1 /proc/uptime)
+    { "$BIN/$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
+    _rc=$(cat "$work/$_prog.rc")
+    echo "# $_prog: exit $_rc after $(( $(cut -d. -f1 /proc/uptime) - _start ))s"
+    if [ "$_rc" -ge 128 ]; then
+        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
+    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
+        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
+    elif grep -q '^not ok ' "$work/$_prog.out"; then
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+if module_loaded; then
+    not_ok module_load "message_slot was already loaded before this suite"
+    rmmod message_slot
+fi
+if ! load_module 2> "$work/insmod.err"; then
+    not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
+    finish
+fi
+ok module_load
+
+params=/sys/module/message_slot/parameters
+max=$(cat "$params/max_msg_bytes" 2>/dev/null)
+period=$(cat "$params/censor_period" 2>/dev/null)
+if [ "$max" = 268435456 ] && [ "$period" = 3 ]; then
+    ok param_defaults
+else
+    not_ok param_defaults "max_msg_bytes='$max' (want 268435456), censor_period='$period' (want 3)"
+fi
+
+run_program msgslot_contract
+run_program msgslot_censor 3
+run_program msgslot_stress
+run_program msgslot_many
+
+# Every program has exited, so nothing holds the module.
+if rmmod message_slot 2> "$work/rmmod.err"; then
+    ok module_unload
+else
+    not_ok module_unload "rmmod after all programs exited: $(cat "$work/rmmod.err")"
+fi
+finish
