@@ -1,0 +1,64 @@
+# Helpers for guest suites (busybox ash). Use:  . "$GUEST/lib.sh"
+# Result lines follow the protocol: "ok <suite>/<test>" or
+# "not ok <suite>/<test> - <reason>". SUITE defaults to the suite's file name
+# without its NN- prefix (run.sh exports SUITE_NAME); a suite may set its own.
+SUITE=${SUITE:-${SUITE_NAME:-guest}}
+FAILED=0
+
+ok() { echo "ok $SUITE/$1"; }
+
+# not_ok <test> <reason>
+not_ok() {
+    echo "not ok $SUITE/$1 - $2"
+    FAILED=$((FAILED + 1))
+}
+
+# check <test> <command...>: ok if the command exits 0; otherwise not ok
+# with its exit status and the last line it printed.
+check() {
+    _name=$1; shift
+    _out=$("$@" 2>&1); _rc=$?
+    if [ "$_rc" -eq 0 ]; then
+        ok "$_name"
+    else
+        not_ok "$_name" "rc=$_rc: $(printf '%s\n' "$_out" | tail -n1) [$*]"
+    fi
+}
+
+# check_fails <test> <command...>: ok if the command exits non-zero.
+check_fails() {
+    _name=$1; shift
+    _out=$("$@" 2>&1); _rc=$?
+    if [ "$_rc" -ne 0 ]; then
+        ok "$_name"
+    else
+        not_ok "$_name" "expected failure, got rc=0: $(printf '%s\n' "$_out" | tail -n1) [$*]"
+    fi
+}
+
+# check_output <test> <expected stdout> <command...>: exit 0 and stdout
+# exactly as expected (compared as the shell sees it: trailing newlines
+# stripped; use od/cmp in the suite when bytes matter).
+check_output() {
+    _name=$1; _want=$2; shift 2
+    _out=$("$@" 2>/dev/null); _rc=$?
+    if [ "$_rc" -eq 0 ] && [ "$_out" = "$_want" ]; then
+        ok "$_name"
+    else
+        not_ok "$_name" "rc=$_rc, stdout '$_out', wanted '$_want' [$*]"
+    fi
+}
+
+module_loaded() { grep -q '^message_slot ' /proc/modules; }
+
+# load_module [param=value...]: insmod with the given parameters.
+load_module() { insmod "$MODULE" "$@"; }
+
+# unload_module: rmmod if loaded; fails if it stays loaded.
+unload_module() {
+    module_loaded || return 0
+    rmmod message_slot
+}
+
+# finish: exit status of the suite (1 if any not_ok was reported here).
+finish() { [ "$FAILED" -eq 0 ]; exit $?; }
