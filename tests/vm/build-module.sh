@@ -23,8 +23,9 @@ copy_if_changed() {
 }
 
 # The module is every top-level *.c/*.h that is not a CLI, plus the NP-Heap
-# ABI header. A top-level Kbuild file, once the module has one, wins over
-# the single-object default below.
+# ABI header. Its object list comes from the top-level Kbuild file, else from
+# the Kbuild half of the top-level Makefile (kbuild reads it with
+# KERNELRELEASE set), else a single-object default.
 sources=()
 for f in "$TOP"/*.c "$TOP"/*.h; do
     [[ -e $f ]] || continue
@@ -37,6 +38,8 @@ for f in "${sources[@]}"; do
 done
 if [[ -f $TOP/Kbuild ]]; then
     copy_if_changed "$TOP/Kbuild" "$out/Kbuild"
+elif [[ -f $TOP/Makefile ]] && grep -q '^obj-m' "$TOP/Makefile"; then
+    copy_if_changed "$TOP/Makefile" "$out/Kbuild"
 else
     printf '%s\n' 'obj-m := message_slot.o' 'ccflags-y := -I$(src)/npheap_shim' > "$out/Kbuild.new"
     copy_if_changed "$out/Kbuild.new" "$out/Kbuild"
