@@ -156,8 +156,9 @@ static bool t_bad_arg(char *why)
 	EXPECT_ERRNO(ioctl(fd, MSG_SLOT_SET_CEN, 2U), EINVAL, "ioctl(MSG_SLOT_SET_CEN, 2)");
 	EXPECT_ERRNO(ioctl(fd, MSG_SLOT_SET_CEN, 4294967295U), EINVAL,
 		     "ioctl(MSG_SLOT_SET_CEN, 4294967295)");
-	EXPECT_ERRNO(ioctl(fd, MSG_SLOT_SET_CEN, 1UL << 32 | 1UL), EINVAL,
-		     "ioctl(MSG_SLOT_SET_CEN, 2^32+1)");
+	/* (2^32+1 is not tested: the request is declared with an unsigned int
+	 * argument, whose upper register half the x86-64 ABI leaves undefined,
+	 * so the driver rightly looks only at the low 32 bits.) */
 	/* A refused argument did not switch censorship on. */
 	EXPECT_RET(write(fd, "abcdefgh", 8), 8, "write after refused SET_CEN");
 	EXPECT_MESSAGE(fd, "abcdefgh", 8, "message after refused SET_CEN (must be uncensored)");

@@ -4,6 +4,7 @@
  * busybox ash.  Not a test program itself: it prints no result lines.
  *
  *   msgslot_tool write <dev> <ch> <msg>        exit 0, or errno name on stderr, exit 1
+ *   msgslot_tool write-file <dev> <ch> <file>  the file's bytes (NULs too) as one message
  *   msgslot_tool read <dev> <ch>               message bytes on stdout, or errno name on stderr
  *   msgslot_tool fill <dev> <first> <count> <len>    count messages of len bytes on
  *   msgslot_tool verify <dev> <first> <count> <len>  channels first.., content from the id
@@ -239,6 +240,22 @@ int main(int argc, char **argv)
 		if (fd < 0)
 			return 1;
 		if (write(fd, argv[4], len) != (long)len) {
+			fprintf(stderr, "write: %s\n", tap_errno_name(errno));
+			return 1;
+		}
+		return 0;
+	}
+	if (strcmp(cmd, "write-file") == 0 && argc == 5) {
+		unsigned char buf[4096];
+		int fd = open_channel(argv[2], argv[3], O_RDWR);
+		int in = open(argv[4], O_RDONLY);
+		long len;
+
+		if (fd < 0 || in < 0 || (len = read(in, buf, sizeof(buf))) < 0) {
+			fprintf(stderr, "write-file: %s\n", tap_errno_name(errno));
+			return 1;
+		}
+		if (write(fd, buf, (size_t)len) != len) {
 			fprintf(stderr, "write: %s\n", tap_errno_name(errno));
 			return 1;
 		}

@@ -1,0 +1,266 @@
+#!/bin/sh
+# Module lifecycle and load-time parameters of the message slot half:
+# rmmod refused while a file is open, a reload starts empty, kernel memory
+# returns to its baseline after a heavy workload and rmmod, the memory bound
+# (max_msg_bytes), and censor_period (valid, invalid, other values).
+# Each test loads and unloads the module itself.
+. "$GUEST/lib.sh"
+
+work=/tmp/suite-lifecycle
+mkdir -p "$work"
+SENDER=$BIN/message_sender
+READER=$BIN/message_reader
+TOOL=$BIN/msgslot_tool
+PARAMS=/sys/module/message_slot/parameters
+
+t() {
+    _name=$1; shift
+    REASON=
+    if "$@"; then ok "$_name"; else not_ok "$_name" "${REASON:-failed}"; fi
+    # whatever a test did, the next one starts without the module
+    module_loaded && ! rmmod message_slot 2>/dev/null &&
+        echo "# could not rmmod after $_name: $(cat /proc/modules | grep message_slot)"
+}
+
+# load [params]: insmod or set REASON and fail.
+load() {
+    if module_loaded; then
+        rmmod message_slot 2> "$work/rmmod.err" ||
+            { REASON="message_slot already loaded and rmmod failed: $(cat "$work/rmmod.err")"; return 1; }
+    fi
+    load_module "$@" 2> "$work/insmod.err" ||
+        { REASON="insmod $* failed: $(cat "$work/insmod.err")"; return 1; }
+}
+
+unload() {
+    rmmod message_slot 2> "$work/rmmod.err" ||
+        { REASON="rmmod failed: $(cat "$work/rmmod.err")"; return 1; }
+}
+
+node() { rm -f "/dev/slot$1"; mknod "/dev/slot$1" c 235 "$1"; }
+for minor in 0 40 41 42 43 44; do node "$minor"; done
+
+# read_is <dev> <ch> <text>: msgslot_tool reads exactly text.
+read_is() {
+    _got=$("$TOOL" read "$1" "$2" 2>&1) && [ "$_got" = "$3" ] && return 0
+    REASON="$1 channel $2: got '$_got', want '$3'"; return 1
+}
+
+# read_empty <dev> <ch>: the channel was never written (EWOULDBLOCK).
+read_empty() {
+    _got=$("$TOOL" read "$1" "$2" 2>&1) && {
+        REASON="$1 channel $2 holds '$_got', want EWOULDBLOCK (never written since load)"; return 1; }
+    case $_got in *EAGAIN*) return 0 ;; esac
+    REASON="$1 channel $2: want EWOULDBLOCK, got '$_got'"; return 1
+}
+
+# run_program <name> [args...]: a C test program; result lines are its own.
+run_program() {
+    _prog=$1
+    { "$BIN/$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
+    _rc=$(cat "$work/$_prog.rc")
+    if [ "$_rc" -ge 128 ]; then
+        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
+    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
+        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
+    elif grep -q '^not ok ' "$work/$_prog.out"; then
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+# ---- rmmod and reload --------------------------------------------------------
+
+rmmod_refused_while_open() {
+    load || return 1
+    exec 3<> /dev/slot0
+    if rmmod message_slot 2> "$work/rmmod.err"; then
+        exec 3>&-
+        REASON="rmmod succeeded while this shell had /dev/slot0 open"; return 1
+    fi
+    module_loaded || { exec 3>&-; REASON="rmmod failed but the module is gone"; return 1; }
+    exec 3>&-
+    # the same with the fd held by another process
+    sleep 600 3< /dev/slot0 &
+    holder=$!
+    sleep 1
+    if rmmod message_slot 2> "$work/rmmod.err"; then
+        kill "$holder"; wait "$holder" 2>/dev/null
+        REASON="rmmod succeeded while process $holder had /dev/slot0 open"; return 1
+    fi
+    kill "$holder"; wait "$holder" 2>/dev/null
+    unload || { REASON="after every fd was closed: $REASON"; return 1; }
+    module_loaded && { REASON="rmmod returned 0 but message_slot is still in /proc/modules"; return 1; }
+    return 0
+}
+
+reload_starts_empty() {
+    load || return 1
+    "$TOOL" write /dev/slot0 5 before || { REASON="write before reload failed"; return 1; }
+    "$TOOL" write /dev/slot40 4294967295 before || { REASON="write before reload failed"; return 1; }
+    read_is /dev/slot0 5 before || return 1
+    unload || return 1
+    load || return 1
+    read_empty /dev/slot0 5 || return 1
+    read_empty /dev/slot40 4294967295 || return 1
+    # and the fresh module works
+    "$TOOL" write /dev/slot0 5 after || { REASON="write after reload failed"; return 1; }
+    read_is /dev/slot0 5 after || return 1
+    unload
+}
+
+# ---- kernel memory back to baseline -----------------------------------------
+
+# Let deferred frees (RCU, per-cpu slab caches) finish, then drop what can be
+# dropped so that only live objects are counted.
+settle() {
+    sleep 3
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    for shrink in /sys/kernel/slab/*/shrink; do echo 1 2>/dev/null > "$shrink"; done
+    sleep 1
+}
+
+# 4 slots x 32768 channels x 128 bytes (+ 65536 1-byte messages) is ~26 MiB
+# of message objects (a 128-byte one costs 160 B): a leak of even a quarter
+# of them exceeds the tolerance below.
+LEAK_TOLERANCE_KB=4096
+WORKLOAD_MIN_KB=16384
+
+workload() {
+    for minor in 40 41 42 43; do
+        "$TOOL" fill "/dev/slot$minor" 1 32768 128 || return 1
+        "$TOOL" verify "/dev/slot$minor" 1 32768 128 || return 1
+    done
+    "$TOOL" fill /dev/slot44 100000 65536 1 && "$TOOL" verify /dev/slot44 100000 65536 1 || return 1
+    # overwrite half of them with shorter messages: replacements must free
+    "$TOOL" fill /dev/slot40 1 16384 7 && "$TOOL" verify /dev/slot40 1 16384 7
+}
+
+memory_baseline() {
+    # warm-up cycle: one-time allocations of a first load are not a leak
+    load || return 1
+    "$TOOL" fill /dev/slot40 1 1000 128 || { REASON="warm-up fill failed"; return 1; }
+    unload || return 1
+    settle
+    set -- $("$TOOL" slabstat) || { REASON="slabstat failed"; return 1; }
+    slab0=$1 sunr0=$2 act0=$3
+    "$TOOL" slabtop 8 > "$work/slabtop.before"
+
+    load || return 1
+    workload 2> "$work/workload.err" || { REASON="workload failed: $(cat "$work/workload.err")"; return 1; }
+    set -- $("$TOOL" slabstat)
+    slab1=$1 sunr1=$2 act1=$3
+    unload || return 1
+    settle
+    set -- $("$TOOL" slabstat)
+    slab2=$1 sunr2=$2 act2=$3
+    "$TOOL" slabtop 8 > "$work/slabtop.after"
+
+    figures="Slab ${slab0}->${slab1}->${slab2} kB, SUnreclaim ${sunr0}->${sunr1}->${sunr2} kB, slabinfo active ${act0}->${act1}->${act2} kB (before load -> loaded with workload -> after rmmod)"
+    echo "# memory: $figures"
+    echo "# top caches before: $(tr '\n' ' ' < "$work/slabtop.before")"
+    echo "# top caches after:  $(tr '\n' ' ' < "$work/slabtop.after")"
+    # The method must see the workload, or it could not see a leak either.
+    if [ $((sunr1 - sunr0)) -lt "$WORKLOAD_MIN_KB" ]; then
+        REASON="the workload raised SUnreclaim by only $((sunr1 - sunr0)) kB (< $WORKLOAD_MIN_KB): messages are not slab-accounted? $figures"
+        return 1
+    fi
+    if [ $((sunr2 - sunr0)) -gt "$LEAK_TOLERANCE_KB" ] || [ $((act2 - act0)) -gt "$LEAK_TOLERANCE_KB" ]; then
+        REASON="kernel memory did not return to baseline (tolerance $LEAK_TOLERANCE_KB kB): $figures"
+        return 1
+    fi
+    return 0
+}
+
+# ---- parameters --------------------------------------------------------------
+
+param_permissions() {
+    load || return 1
+    for spec in max_msg_bytes:644 censor_period:444; do
+        name=${spec%%:*} mode=${spec#*:}
+        got=$(stat -c %a "$PARAMS/$name" 2>&1)
+        [ "$got" = "$mode" ] || { REASON="$PARAMS/$name mode '$got', want $mode"; return 1; }
+    done
+    # censor_period is read-only at runtime
+    if echo 5 2>/dev/null > "$PARAMS/censor_period"; then
+        REASON="writing $PARAMS/censor_period succeeded (0444)"; return 1
+    fi
+    unload
+}
+
+membound() {
+    load max_msg_bytes=10240 || return 1
+    value=$(cat "$PARAMS/max_msg_bytes")
+    [ "$value" = 10240 ] || { REASON="max_msg_bytes reads '$value' after insmod max_msg_bytes=10240"; return 1; }
+    return 0
+}
+
+censor_period_4() {
+    load censor_period=4 || return 1
+    run_program msgslot_censor 4
+    "$SENDER" /dev/slot0 1 1 abcdefgh || { REASON="message_sender /dev/slot0 1 1 abcdefgh failed"; return 1; }
+    "$READER" /dev/slot0 1 > "$work/out" || { REASON="message_reader failed"; return 1; }
+    printf 'abc#efg#' > "$work/want"
+    cmp -s "$work/out" "$work/want" ||
+        { REASON="sender's censored write with N=4 read back as '$(cat "$work/out")', want 'abc#efg#'"; return 1; }
+    unload
+}
+
+censor_period_1_and_128() {
+    load censor_period=1 || return 1
+    "$SENDER" /dev/slot0 1 1 abc || { REASON="N=1: message_sender failed"; return 1; }
+    read_is /dev/slot0 1 '###' || { REASON="N=1: $REASON"; return 1; }
+    unload || return 1
+    load censor_period=128 || return 1
+    [ "$(cat "$PARAMS/censor_period")" = 128 ] || { REASON="censor_period reads '$(cat "$PARAMS/censor_period")', want 128"; return 1; }
+    "$SENDER" /dev/slot0 1 1 abcdef || { REASON="N=128: message_sender failed"; return 1; }
+    read_is /dev/slot0 1 abcdef || { REASON="N=128 on a 6-byte message: $REASON"; return 1; }
+    unload
+}
+
+# insmod with a bad censor_period fails with EINVAL and a KERN_ERR line.
+bad_censor_period() {
+    for bad in 0 129; do
+        "$TOOL" kmsg-errors > "$work/kmsg.before"
+        if load_module censor_period=$bad 2> "$work/insmod.err"; then
+            REASON="insmod censor_period=$bad succeeded"; return 1
+        fi
+        module_loaded && { REASON="insmod censor_period=$bad failed but the module is loaded"; return 1; }
+        grep -qi 'invalid argument' "$work/insmod.err" ||
+            { REASON="insmod censor_period=$bad: '$(cat "$work/insmod.err")' is not EINVAL"; return 1; }
+        "$TOOL" kmsg-errors > "$work/kmsg.after"
+        before=$(wc -l < "$work/kmsg.before") after=$(wc -l < "$work/kmsg.after")
+        [ "$after" -gt "$before" ] ||
+            { REASON="insmod censor_period=$bad logged no KERN_ERR line"; return 1; }
+        echo "# censor_period=$bad: $(tail -n 1 "$work/kmsg.after")"
+    done
+    # a plain insmod afterwards works, with the default period
+    load || { REASON="plain insmod after the refused ones: $REASON"; return 1; }
+    [ "$(cat "$PARAMS/censor_period")" = 3 ] || { REASON="censor_period is not 3 after a plain insmod"; return 1; }
+    "$SENDER" /dev/slot0 1 1 abcdef || { REASON="message_sender failed after reload"; return 1; }
+    read_is /dev/slot0 1 'ab#de#' || return 1
+    unload
+}
+
+# ---- run ---------------------------------------------------------------------
+
+if module_loaded; then
+    not_ok clean_start "message_slot was already loaded before this suite"
+    rmmod message_slot
+fi
+
+t rmmod_refused_while_open rmmod_refused_while_open
+t reload_starts_empty reload_starts_empty
+t memory_returns_to_baseline memory_baseline
+t param_permissions param_permissions
+if membound; then
+    ok membound_insmod
+    run_program msgslot_membound
+    unload || not_ok membound_rmmod "$REASON"
+else
+    not_ok membound_insmod "$REASON"
+fi
+t censor_period_4 censor_period_4
+t censor_period_1_and_128 censor_period_1_and_128
+t censor_period_invalid_refused bad_censor_period
+finish
