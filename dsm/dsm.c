@@ -1,0 +1,1716 @@
+/* dsm: two-host distributed shared memory, page-granule MSI over TCP,
+ * enforced with userfaultfd MISSING + WRITE-PROTECT.  See README.md for the
+ * protocol table; the invariants this file relies on are:
+ *
+ *  - Two hosts, no silent eviction, so a page's pair of states is always
+ *    (S,S), (M,I) or (I,M).  Each side therefore knows the peer's state from
+ *    its own and serves a request by looking only at its own state.
+ *  - A host has at most one request (REQ) outstanding: the single fault
+ *    thread waits for each answer.  So at most one peer request is ever
+ *    deferred, and in-flight bytes per direction are bounded (PUSHes are
+ *    windowed), which keeps the two network threads from blocking each other.
+ *  - Crossing requests only happen in (S,S) when both sides write.  The FIRST
+ *    host wins: it defers the SECOND's request until its own is granted; the
+ *    SECOND yields (drops its copy) at once.  The FIRST's store lands first,
+ *    the SECOND's after it; nothing is lost.
+ *  - A page fetched for a local fault is held for hold_us before it is given
+ *    away again (Mirage's time window), so the faulting instruction gets to
+ *    run and two writers cannot livelock stealing the page from each other.
+ */
+#define _GNU_SOURCE
+#include "dsm.h"
+#include "dsm_wire.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Older uapi headers (Debian bookworm ships 6.1) lack these; the values are
+ * fixed kernel ABI. */
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define _UFFDIO_POISON (0x08)
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+#define DSM_MAX_PAGES (1u << 20)
+#define PUSH_WINDOW 16u
+#define WAIT_SLICE_NS (50 * 1000 * 1000LL)
+/* Random default addresses come from this window: above the sanitizer
+ * shadow, below the usual mmap base and sanitizer allocator regions. */
+#define AUTO_ADDR_LO 0x200000000000ull
+#define AUTO_ADDR_HI 0x500000000000ull
+#define AUTO_ADDR_ALIGN (2ull << 20)
+
+enum { ST_M = 'M', ST_S = 'S', ST_I = 'I' };
+
+struct dsm_page {
+	pthread_mutex_t lock;
+	pthread_cond_t done; /* fault thread waits here for its GRANT */
+	uint8_t state;
+	bool present;        /* a pte exists: we installed it and have not dropped it */
+	bool busy;           /* our REQ for this page is outstanding */
+	bool txn_done;
+	bool push_pending;
+	uint16_t want;
+	uint32_t seq;
+	uint64_t hold_until; /* CLOCK_MONOTONIC ns */
+};
+
+struct dsm {
+	struct dsm_options opt;
+	enum dsm_role role;
+	int listen_fd, sock, uffd, stop_efd;
+	unsigned listen_port;
+	uint64_t nonce;
+	bool debug;
+
+	char *base;
+	size_t npages, page_size, size;
+	bool mapped, registered, user_mode_only, have_poison, have_tid;
+	struct dsm_page *pages;
+
+	pthread_t fault_thr, net_thr;
+	bool fault_started, net_started;
+
+	pthread_mutex_t send_lock;
+	pthread_mutex_t sync_lock;  /* serialises dsm_sync callers (one sync_buf) */
+	pthread_mutex_t lock;       /* pushes_outstanding, net_exited */
+	pthread_cond_t cond;
+	unsigned pushes_outstanding;
+	bool net_exited;
+	atomic_int status;          /* enum dsm_peer_status */
+	atomic_bool closing;
+	atomic_long waiting_page;   /* page the fault thread waits on, -1 if none */
+	atomic_bool gone_reported;
+
+	struct {
+		bool valid;
+		uint32_t page, seq;
+		uint16_t want;
+	} deferred; /* net thread only */
+	uint32_t next_seq; /* fault thread only */
+
+	unsigned char *zero_page, *rx_buf, *serve_buf, *sync_buf;
+	size_t rx_cap;
+
+	pthread_mutex_t err_lock;
+	bool err_frozen;
+	char err[512];
+
+	atomic_uint_fast64_t st_remote, st_local, st_served, st_sent, st_recv, st_push, st_deferred;
+};
+
+/* ------------------------------------------------------------------ util */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct timespec ns_to_ts(uint64_t ns)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
+	return ts;
+}
+
+static int remaining_ms(uint64_t deadline)
+{
+	uint64_t now = now_ns();
+	if (deadline == UINT64_MAX)
+		return -1;
+	if (now >= deadline)
+		return 0;
+	uint64_t ms = (deadline - now + 999999) / 1000000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+static uint64_t deadline_after_ms(unsigned ms)
+{
+	return ms ? now_ns() + (uint64_t)ms * 1000000ull : UINT64_MAX;
+}
+
+static void vset_err(struct dsm *d, bool freeze, const char *fmt, va_list ap)
+{
+	pthread_mutex_lock(&d->err_lock);
+	if (!d->err_frozen) {
+		vsnprintf(d->err, sizeof d->err, fmt, ap);
+		d->err_frozen = freeze;
+	}
+	pthread_mutex_unlock(&d->err_lock);
+}
+
+__attribute__((format(printf, 2, 3))) static void set_err(struct dsm *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vset_err(d, false, fmt, ap);
+	va_end(ap);
+}
+
+#define DBG(d, ...)                                                                                \
+	do {                                                                                       \
+		if ((d)->debug) {                                                                  \
+			fprintf(stderr, "[dsm %s] ", (d)->role == DSM_ROLE_FIRST ? "first" : "second"); \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+		}                                                                                  \
+	} while (0)
+
+/* Ends the session once: records why, unblocks every waiter.  Never takes a
+ * page lock, so it may be called with one held; waiters poll in 50 ms slices
+ * and notice the status change even if a wakeup races past them. */
+__attribute__((format(printf, 3, 4))) static void fail_session(struct dsm *d, int status,
+							       const char *fmt, ...)
+{
+	int expected = DSM_PEER_CONNECTED;
+	if (!atomic_compare_exchange_strong(&d->status, &expected, status))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vset_err(d, true, fmt, ap);
+	va_end(ap);
+	DBG(d, "session ended: %s", d->err);
+	if (status == DSM_PEER_LOST && d->sock >= 0)
+		shutdown(d->sock, SHUT_RDWR);
+	long w = atomic_load(&d->waiting_page);
+	if (w >= 0)
+		pthread_cond_broadcast(&d->pages[w].done);
+	pthread_cond_broadcast(&d->cond);
+	if (d->opt.on_peer_gone && !atomic_exchange(&d->gone_reported, true))
+		d->opt.on_peer_gone(d->opt.cb_arg, (enum dsm_peer_status)status, d->err);
+}
+
+/* Prints at most `max` bytes of untrusted peer text, replacing non-printables. */
+static void sanitize(char *out, size_t outlen, const unsigned char *in, size_t inlen)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < inlen && n + 1 < outlen; i++)
+		out[n++] = (in[i] >= 0x20 && in[i] < 0x7f) ? (char)in[i] : '?';
+	out[n] = '\0';
+}
+
+/* -------------------------------------------------------------- socket IO */
+
+/* Reads exactly len bytes.  `boundary` says a clean EOF before the first byte
+ * is "peer closed" rather than "truncated message". */
+static int io_read(int fd, void *buf, size_t len, uint64_t deadline, bool boundary, char *why,
+		   size_t wl)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			if (boundary && got == 0)
+				snprintf(why, wl, "peer closed the connection");
+			else
+				snprintf(why, wl, "peer closed the connection in the middle of a message "
+						  "(truncated after %zu of %zu bytes)", got, len);
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			snprintf(why, wl, "connection to the peer failed: %s", strerror(errno));
+			return -1;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int t = remaining_ms(deadline);
+		if (t == 0) {
+			snprintf(why, wl, "timed out waiting for the rest of a message from the peer "
+					  "(%zu of %zu bytes arrived)", got, len);
+			return -1;
+		}
+		if (poll(&p, 1, t) < 0 && errno != EINTR) {
+			snprintf(why, wl, "poll: %s", strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int io_writev(int fd, struct iovec *iov, int cnt, uint64_t deadline, char *why, size_t wl)
+{
+	while (cnt > 0) {
+		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+		ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				snprintf(why, wl, "sending to the peer failed: %s", strerror(errno));
+				return -1;
+			}
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			int t = remaining_ms(deadline);
+			if (t == 0) {
+				snprintf(why, wl, "timed out sending to the peer (it stopped reading)");
+				return -1;
+			}
+			if (poll(&p, 1, t) < 0 && errno != EINTR) {
+				snprintf(why, wl, "poll: %s", strerror(errno));
+				return -1;
+			}
+			continue;
+		}
+		size_t left = (size_t)n;
+		while (cnt > 0 && left >= iov->iov_len) {
+			left -= iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + left;
+			iov->iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+static int raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+		    const void *payload, uint32_t len, unsigned timeout_ms, char *why, size_t wl)
+{
+	unsigned char hdr[DSM_HDR_LEN];
+	struct dsm_hdr h = {.payload_len = len, .type = type, .flags = flags, .page = page, .seq = seq};
+	dsm_hdr_encode(hdr, &h);
+	struct iovec iov[2] = {{hdr, DSM_HDR_LEN}, {(void *)payload, len}};
+	return io_writev(fd, iov, len ? 2 : 1, deadline_after_ms(timeout_ms), why, wl);
+}
+
+/* Reads one message; the header's first byte must arrive by first_deadline,
+ * the rest within the io timeout.  Lengths above cap are rejected before
+ * anything is allocated or read. */
+static int raw_recv(int fd, struct dsm_hdr *h, unsigned char *buf, size_t cap,
+		    uint64_t first_deadline, unsigned io_timeout_ms, char *why, size_t wl)
+{
+	unsigned char hb[DSM_HDR_LEN];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	for (;;) {
+		int t = remaining_ms(first_deadline);
+		int r = poll(&p, 1, t);
+		if (r > 0)
+			break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(why, wl, "poll: %s", strerror(errno));
+			return -1;
+		}
+		snprintf(why, wl, "timed out waiting for the peer");
+		return -1;
+	}
+	uint64_t dl = deadline_after_ms(io_timeout_ms);
+	if (io_read(fd, hb, 1, dl, true, why, wl) < 0 ||
+	    io_read(fd, hb + 1, DSM_HDR_LEN - 1, dl, false, why, wl) < 0)
+		return -1;
+	dsm_hdr_decode(h, hb);
+	if (h->payload_len > cap) {
+		snprintf(why, wl, "protocol error: message type %u announces %u payload bytes (limit %zu)",
+			 h->type, h->payload_len, cap);
+		return -1;
+	}
+	if (h->payload_len && io_read(fd, buf, h->payload_len, dl, false, why, wl) < 0)
+		return -1;
+	return 0;
+}
+
+static void send_error_msg(int fd, uint32_t code, const char *text)
+{
+	unsigned char buf[DSM_ERROR_MAX];
+	size_t n = strlen(text);
+	if (n > DSM_ERROR_MAX - 4)
+		n = DSM_ERROR_MAX - 4;
+	dsm_put32(buf, code);
+	memcpy(buf + 4, text, n);
+	char why[64];
+	raw_send(fd, DSM_MSG_ERROR, 0, 0, 0, buf, (uint32_t)(4 + n), 500, why, sizeof why);
+}
+
+/* Session send: serialised, failure ends the session. */
+static int send_msg(struct dsm *d, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+		    const void *payload, uint32_t len)
+{
+	char why[160];
+	pthread_mutex_lock(&d->send_lock);
+	int rc = raw_send(d->sock, type, flags, page, seq, payload, len, d->opt.io_timeout_ms, why,
+			  sizeof why);
+	pthread_mutex_unlock(&d->send_lock);
+	if (rc < 0)
+		fail_session(d, DSM_PEER_LOST, "%s", why);
+	return rc;
+}
+
+__attribute__((format(printf, 2, 3))) static void protocol_error(struct dsm *d, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	/* Best effort only: a sender stuck on a full socket must not block us. */
+	if (pthread_mutex_trylock(&d->send_lock) == 0) {
+		send_error_msg(d->sock, DSM_ERR_PROTOCOL, msg);
+		pthread_mutex_unlock(&d->send_lock);
+	}
+	fail_session(d, DSM_PEER_LOST, "protocol error from peer: %s", msg);
+}
+
+/* ------------------------------------------------------------- networking */
+
+static void tune_session_socket(int fd)
+{
+	int one = 1, idle = 10, intvl = 5, cnt = 3, buf = 1 << 20;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	if (!host) /* dual stack: one IPv6 socket also takes IPv4 */
+		hints.ai_family = AF_INET6;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0 && !host) {
+		hints.ai_family = AF_INET;
+		rc = getaddrinfo(host, port, &hints, &res);
+	}
+	if (rc != 0) {
+		snprintf(err, el, "cannot resolve listen address %s port %s: %s", host ? host : "*", port,
+			 gai_strerror(rc));
+		return -1;
+	}
+	int last = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0) {
+			last = errno;
+			continue;
+		}
+		int one = 1, zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (ai->ai_family == AF_INET6 && !host)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 4) == 0) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+				d->listen_port = ntohs(ss.ss_family == AF_INET6
+							       ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							       : ((struct sockaddr_in *)&ss)->sin_port);
+			d->listen_fd = fd;
+			freeaddrinfo(res);
+			return 0;
+		}
+		last = errno;
+		close(fd);
+	}
+	freeaddrinfo(res);
+	snprintf(err, el, "cannot listen on %s port %s: %s", host ? host : "*", port, strerror(last));
+	return -1;
+}
+
+/* One connect attempt to every address of host:port.  Returns the socket,
+ * -1 if nobody accepted (peer not up), -2 on a configuration error. */
+static int try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int rc = getaddrinfo(host, port, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, el, "cannot resolve peer %s port %s: %s", host, port, gai_strerror(rc));
+		return -2;
+	}
+	int last = ECONNREFUSED;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+				ai->ai_protocol);
+		if (fd < 0) {
+			last = errno;
+			continue;
+		}
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+			freeaddrinfo(res);
+			return fd;
+		}
+		if (errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			int soerr = ETIMEDOUT;
+			socklen_t sl = sizeof soerr;
+			if (poll(&p, 1, (int)timeout_ms) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) {
+				freeaddrinfo(res);
+				return fd;
+			}
+			last = soerr;
+		} else {
+			last = errno;
+		}
+		close(fd);
+	}
+	freeaddrinfo(res);
+	snprintf(err, el, "cannot connect to %s port %s: %s", host, port, strerror(last));
+	return -1;
+}
+
+/* -------------------------------------------------------------- userfaultfd */
+
+static int uffd_new(bool *user_only)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	int first_errno = errno;
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev >= 0) {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	/* Unprivileged and no /dev/userfaultfd: user-mode faults only, so a
+	 * syscall reading into the region gets EFAULT instead of a fetch. */
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd >= 0) {
+		*user_only = true;
+		return fd;
+	}
+	errno = first_errno;
+	return -1;
+}
+
+static int uffd_setup(struct dsm *d, char *err, size_t el)
+{
+	bool user_only = false;
+	int probe = uffd_new(&user_only);
+	if (probe < 0) {
+		snprintf(err, el, "userfaultfd unavailable: %s (needs CONFIG_USERFAULTFD and either "
+				  "CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or access to /dev/userfaultfd)",
+			 strerror(errno));
+		return -1;
+	}
+	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	if (ioctl(probe, UFFDIO_API, &api) < 0) {
+		snprintf(err, el, "UFFDIO_API failed: %s", strerror(errno));
+		close(probe);
+		return -1;
+	}
+	close(probe);
+	if (!(api.features & UFFD_FEATURE_PAGEFAULT_FLAG_WP)) {
+		snprintf(err, el, "this kernel's userfaultfd has no write-protect mode for anonymous "
+				  "memory (UFFD_FEATURE_PAGEFAULT_FLAG_WP, Linux >= 5.7 on x86_64); dsm "
+				  "needs it to trap stores and does not fall back to mprotect/SIGSEGV");
+		return -1;
+	}
+	uint64_t want = UFFD_FEATURE_PAGEFAULT_FLAG_WP;
+	if (api.features & UFFD_FEATURE_THREAD_ID)
+		want |= UFFD_FEATURE_THREAD_ID;
+	if (api.features & UFFD_FEATURE_POISON)
+		want |= UFFD_FEATURE_POISON;
+
+	user_only = false;
+	d->uffd = uffd_new(&user_only);
+	if (d->uffd < 0) {
+		snprintf(err, el, "userfaultfd: %s", strerror(errno));
+		return -1;
+	}
+	d->user_mode_only = user_only;
+	api = (struct uffdio_api){.api = UFFD_API, .features = want};
+	if (ioctl(d->uffd, UFFDIO_API, &api) < 0) {
+		snprintf(err, el, "UFFDIO_API(features 0x%llx) failed: %s", (unsigned long long)want,
+			 strerror(errno));
+		return -1;
+	}
+	d->have_tid = (api.features & UFFD_FEATURE_THREAD_ID) != 0;
+
+	struct uffdio_register reg = {
+		.range = {.start = (uintptr_t)d->base, .len = d->size},
+		.mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+	};
+	if (ioctl(d->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		snprintf(err, el, "UFFDIO_REGISTER(MISSING|WP) failed: %s", strerror(errno));
+		return -1;
+	}
+	d->registered = true;
+	uint64_t need = (1ull << _UFFDIO_COPY) | (1ull << _UFFDIO_WAKE) | (1ull << _UFFDIO_WRITEPROTECT);
+	if ((reg.ioctls & need) != need) {
+		snprintf(err, el, "userfaultfd range lacks COPY/WAKE/WRITEPROTECT (ioctls 0x%llx)",
+			 (unsigned long long)reg.ioctls);
+		return -1;
+	}
+	d->have_poison = (want & UFFD_FEATURE_POISON) && (reg.ioctls & (1ull << _UFFDIO_POISON));
+	return 0;
+}
+
+static char *page_addr(struct dsm *d, size_t idx)
+{
+	return d->base + idx * d->page_size;
+}
+
+/* Page operations; the caller holds the page lock.  A failure means the
+ * kernel refused an operation we rely on: the session cannot continue. */
+static int pg_install(struct dsm *d, size_t idx, const void *src, bool wp)
+{
+	for (;;) {
+		struct uffdio_copy c = {.dst = (uintptr_t)page_addr(d, idx), .src = (uintptr_t)src,
+					.len = d->page_size, .mode = wp ? UFFDIO_COPY_MODE_WP : 0};
+		if (ioctl(d->uffd, UFFDIO_COPY, &c) == 0)
+			return 0;
+		if (errno == EAGAIN)
+			continue;
+		fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_COPY of page %zu failed: %s", idx,
+			     strerror(errno));
+		return -1;
+	}
+}
+
+static int pg_protect(struct dsm *d, size_t idx, bool wp)
+{
+	struct uffdio_writeprotect w = {.range = {.start = (uintptr_t)page_addr(d, idx), .len = d->page_size},
+					.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+	for (;;) {
+		if (ioctl(d->uffd, UFFDIO_WRITEPROTECT, &w) == 0)
+			return 0;
+		if (errno == EAGAIN)
+			continue;
+		fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_WRITEPROTECT of page %zu failed: %s",
+			     idx, strerror(errno));
+		return -1;
+	}
+}
+
+static void pg_wake(struct dsm *d, size_t idx)
+{
+	struct uffdio_range r = {.start = (uintptr_t)page_addr(d, idx), .len = d->page_size};
+	ioctl(d->uffd, UFFDIO_WAKE, &r);
+}
+
+static int pg_drop(struct dsm *d, size_t idx)
+{
+	if (madvise(page_addr(d, idx), d->page_size, MADV_DONTNEED) == 0)
+		return 0;
+	fail_session(d, DSM_PEER_LOST, "internal: MADV_DONTNEED of page %zu failed: %s", idx,
+		     strerror(errno));
+	return -1;
+}
+
+/* An access that can never be satisfied (peer lost): SIGBUS to the thread. */
+static void pg_unavailable(struct dsm *d, size_t idx, uint32_t tid, bool present)
+{
+	if (!present && d->have_poison) {
+		struct uffdio_poison p = {.range = {.start = (uintptr_t)page_addr(d, idx), .len = d->page_size}};
+		if (ioctl(d->uffd, UFFDIO_POISON, &p) == 0)
+			return; /* wakes the thread, whose retry gets SIGBUS */
+	}
+	if (d->have_tid && tid)
+		syscall(SYS_tgkill, getpid(), (pid_t)tid, SIGBUS);
+	else
+		kill(getpid(), SIGBUS);
+}
+
+/* ----------------------------------------------------------- net thread */
+
+static bool must_defer(struct dsm *d, struct dsm_page *pg)
+{
+	if (now_ns() < pg->hold_until)
+		return true;
+	return pg->busy && d->role == DSM_ROLE_FIRST;
+}
+
+/* Serves a peer request from our own state alone (see the invariants at the
+ * top).  Page lock held. */
+static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	atomic_fetch_add_explicit(&d->st_served, 1, memory_order_relaxed);
+	switch (pg->state) {
+	case ST_M:
+		/* Stop stores first, then the copy we send is final. */
+		if (pg_protect(d, idx, true) < 0)
+			return -1;
+		memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
+		if (want == DSM_WANT_EXCL) {
+			if (pg_drop(d, idx) < 0)
+				return -1;
+			pg->present = false;
+			pg->state = ST_I;
+		} else {
+			pg->state = ST_S;
+		}
+		DBG(d, "serve %s page %u: M -> %c, sending data", want == DSM_WANT_EXCL ? "EXCL" : "SHARED",
+		    idx, pg->state);
+		atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
+		return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
+				(uint32_t)d->page_size);
+	case ST_S:
+		if (want == DSM_WANT_SHARED) {
+			/* Only reachable when the peer received our PUSH meanwhile;
+			 * the copy is identical to what it has. */
+			if (pg->present)
+				memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
+			else
+				memset(d->serve_buf, 0, d->page_size);
+			atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
+			return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
+					(uint32_t)d->page_size);
+		}
+		/* Invalidation; also the SECOND yielding in a write-write race. */
+		if (pg->present && pg_drop(d, idx) < 0)
+			return -1;
+		pg->present = false;
+		pg->state = ST_I;
+		DBG(d, "serve EXCL page %u: S -> I%s", idx, pg->busy ? " (yield)" : "");
+		return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
+	default:
+		protocol_error(d, "peer requested page %u, which it already holds", idx);
+		return -1;
+	}
+}
+
+static int handle_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	if (d->deferred.valid) {
+		protocol_error(d, "second request (page %u) while request for page %u is pending", idx,
+			       d->deferred.page);
+		return -1;
+	}
+	pthread_mutex_lock(&pg->lock);
+	int rc = 0;
+	if (must_defer(d, pg)) {
+		d->deferred.valid = true;
+		d->deferred.page = idx;
+		d->deferred.seq = seq;
+		d->deferred.want = want;
+		atomic_fetch_add_explicit(&d->st_deferred, 1, memory_order_relaxed);
+		DBG(d, "defer request for page %u (%s)", idx, pg->busy ? "conflict" : "hold");
+	} else {
+		rc = serve_req(d, idx, want, seq);
+	}
+	pthread_mutex_unlock(&pg->lock);
+	return rc;
+}
+
+static int try_deferred(struct dsm *d)
+{
+	if (!d->deferred.valid)
+		return 0;
+	struct dsm_page *pg = &d->pages[d->deferred.page];
+	int rc = 0;
+	pthread_mutex_lock(&pg->lock);
+	if (!must_defer(d, pg)) {
+		d->deferred.valid = false;
+		rc = serve_req(d, d->deferred.page, d->deferred.want, d->deferred.seq);
+	}
+	pthread_mutex_unlock(&pg->lock);
+	return rc;
+}
+
+static int handle_grant(struct dsm *d, uint32_t idx, uint16_t flags, uint32_t seq,
+			const unsigned char *data)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	pthread_mutex_lock(&pg->lock);
+	if (!pg->busy || pg->seq != seq) {
+		pthread_mutex_unlock(&pg->lock);
+		protocol_error(d, "GRANT for page %u seq %u that we did not request", idx, seq);
+		return -1;
+	}
+	bool shared = pg->want == DSM_WANT_SHARED;
+	if (flags & DSM_GRANT_DATA) {
+		if (!pg->present && pg->state == ST_I) {
+			if (pg_install(d, idx, data, shared) < 0)
+				goto fail;
+			pg->present = true;
+		} else if (!(pg->present && pg->state == ST_S && shared)) {
+			/* Present+S+shared: a PUSH raced our read; same bytes. */
+			pthread_mutex_unlock(&pg->lock);
+			protocol_error(d, "GRANT with data for page %u we hold in state %c", idx, pg->state);
+			return -1;
+		}
+		atomic_fetch_add_explicit(&d->st_recv, 1, memory_order_relaxed);
+		pg->state = shared ? ST_S : ST_M;
+	} else {
+		if (shared || pg->state != ST_S) {
+			pthread_mutex_unlock(&pg->lock);
+			protocol_error(d, "GRANT without data for page %u in state %c", idx, pg->state);
+			return -1;
+		}
+		if (pg->present ? pg_protect(d, idx, false) < 0 : pg_install(d, idx, d->zero_page, false) < 0)
+			goto fail;
+		pg->present = true;
+		pg->state = ST_M;
+	}
+	DBG(d, "granted page %u -> %c", idx, pg->state);
+	pg->hold_until = now_ns() + (uint64_t)d->opt.hold_us * 1000u;
+	pg->busy = false;
+	pg->txn_done = true;
+	pthread_cond_broadcast(&pg->done);
+	pthread_mutex_unlock(&pg->lock);
+	return 0;
+fail:
+	pthread_mutex_unlock(&pg->lock);
+	return -1;
+}
+
+static int handle_push(struct dsm *d, uint32_t idx, uint32_t seq, const unsigned char *data)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	pthread_mutex_lock(&pg->lock);
+	if (pg->state != ST_I || pg->present) {
+		pthread_mutex_unlock(&pg->lock);
+		protocol_error(d, "PUSH of page %u, which we hold in state %c", idx, pg->state);
+		return -1;
+	}
+	int rc = pg_install(d, idx, data, true);
+	if (rc == 0) {
+		pg->present = true;
+		pg->state = ST_S;
+		atomic_fetch_add_explicit(&d->st_recv, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&pg->lock);
+	return rc ? rc : send_msg(d, DSM_MSG_PUSH_ACK, 0, idx, seq, NULL, 0);
+}
+
+static int handle_push_ack(struct dsm *d, uint32_t idx)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	pthread_mutex_lock(&pg->lock);
+	bool ok = pg->push_pending;
+	pg->push_pending = false;
+	pthread_mutex_unlock(&pg->lock);
+	if (!ok) {
+		protocol_error(d, "PUSH_ACK for page %u that we did not push", idx);
+		return -1;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->pushes_outstanding--;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+/* The peer synced and left: every copy it had is now ours alone. */
+static void handle_bye(struct dsm *d)
+{
+	for (size_t i = 0; i < d->npages; i++) {
+		struct dsm_page *pg = &d->pages[i];
+		pthread_mutex_lock(&pg->lock);
+		if (pg->state == ST_S)
+			pg->state = ST_M; /* pte stays write-protected until a write faults */
+		pthread_mutex_unlock(&pg->lock);
+	}
+	fail_session(d, DSM_PEER_LEFT, "peer closed the session after pushing its pages; this host "
+				       "now owns every page");
+	shutdown(d->sock, SHUT_WR);
+}
+
+/* Returns -1 when the session is over. */
+static int handle_msg(struct dsm *d, const struct dsm_hdr *h, const unsigned char *payload)
+{
+	bool page_ok = h->page < d->npages;
+	uint32_t ps = (uint32_t)d->page_size;
+	switch (h->type) {
+	case DSM_MSG_REQ:
+		if (h->payload_len || (h->flags != DSM_WANT_SHARED && h->flags != DSM_WANT_EXCL) || !page_ok)
+			break;
+		return handle_req(d, h->page, h->flags, h->seq);
+	case DSM_MSG_GRANT:
+		if ((h->flags & ~DSM_GRANT_DATA) || !page_ok ||
+		    h->payload_len != ((h->flags & DSM_GRANT_DATA) ? ps : 0))
+			break;
+		return handle_grant(d, h->page, h->flags, h->seq, payload);
+	case DSM_MSG_PUSH:
+		if (h->flags || !page_ok || h->payload_len != ps)
+			break;
+		return handle_push(d, h->page, h->seq, payload);
+	case DSM_MSG_PUSH_ACK:
+		if (h->flags || !page_ok || h->payload_len)
+			break;
+		return handle_push_ack(d, h->page);
+	case DSM_MSG_BYE:
+		if (h->payload_len || h->flags)
+			break;
+		handle_bye(d);
+		return -1;
+	case DSM_MSG_ERROR: {
+		char txt[DSM_ERROR_MAX];
+		if (h->payload_len < 4)
+			break;
+		sanitize(txt, sizeof txt, payload + 4, h->payload_len - 4);
+		fail_session(d, DSM_PEER_LOST, "peer reported an error: %s", txt);
+		return -1;
+	}
+	default:
+		protocol_error(d, "unknown message type %u", h->type);
+		return -1;
+	}
+	protocol_error(d, "malformed message type %u (flags 0x%x, page %u, %u payload bytes)", h->type,
+		       h->flags, h->page, h->payload_len);
+	return -1;
+}
+
+static void *net_main(void *arg)
+{
+	struct dsm *d = arg;
+	struct pollfd pf[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->stop_efd, .events = POLLIN}};
+	for (;;) {
+		struct timespec ts, *tsp = NULL;
+		if (d->deferred.valid) {
+			uint64_t until = d->pages[d->deferred.page].hold_until, now = now_ns();
+			/* A conflict deferral ends with a GRANT we read here; the
+			 * hold deferral ends at a known time. */
+			ts = ns_to_ts(until > now ? until - now : 0);
+			if (until > now)
+				tsp = &ts;
+		}
+		int r = ppoll(pf, 2, tsp, NULL);
+		if (r < 0 && errno != EINTR) {
+			fail_session(d, DSM_PEER_LOST, "internal: ppoll: %s", strerror(errno));
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		if (r > 0 && pf[0].revents) {
+			struct dsm_hdr h;
+			char why[200];
+			if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, UINT64_MAX, d->opt.io_timeout_ms, why,
+				     sizeof why) < 0) {
+				if (atomic_load(&d->closing))
+					break; /* we said BYE; the peer hung up as asked */
+				if (strncmp(why, "protocol error: ", 16) == 0)
+					protocol_error(d, "%s", why + 16);
+				else
+					fail_session(d, DSM_PEER_LOST, "%s", why);
+				break;
+			}
+			if (handle_msg(d, &h, d->rx_buf) < 0)
+				break;
+		}
+		if (try_deferred(d) < 0)
+			break;
+		if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
+			break;
+	}
+	pthread_mutex_lock(&d->lock);
+	d->net_exited = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	return NULL;
+}
+
+/* ---------------------------------------------------------- fault thread */
+
+/* Sends our request and waits for the net thread to apply the GRANT.  Page
+ * lock held (released while waiting).  0: fault resolved; -1: session over. */
+static int transact(struct dsm *d, size_t idx, uint16_t want, enum dsm_fault_kind kind)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	pg->busy = true;
+	pg->want = want;
+	pg->txn_done = false;
+	pg->seq = ++d->next_seq;
+	if (d->opt.on_remote_fault)
+		d->opt.on_remote_fault(d->opt.cb_arg, idx, kind);
+	DBG(d, "request page %zu %s (state %c)", idx, want == DSM_WANT_EXCL ? "EXCL" : "SHARED", pg->state);
+	atomic_store(&d->waiting_page, (long)idx);
+	if (send_msg(d, DSM_MSG_REQ, want, (uint32_t)idx, pg->seq, NULL, 0) < 0) {
+		pg->busy = false;
+		atomic_store(&d->waiting_page, -1);
+		return -1;
+	}
+	uint64_t deadline = deadline_after_ms(d->opt.request_timeout_ms);
+	while (!pg->txn_done && atomic_load(&d->status) == DSM_PEER_CONNECTED) {
+		uint64_t now = now_ns();
+		if (now >= deadline) {
+			fail_session(d, DSM_PEER_LOST, "peer did not answer a request for page %zu within %u ms",
+				     idx, d->opt.request_timeout_ms);
+			break;
+		}
+		uint64_t until = now + WAIT_SLICE_NS < deadline ? now + WAIT_SLICE_NS : deadline;
+		struct timespec ts = ns_to_ts(until);
+		pthread_cond_timedwait(&pg->done, &pg->lock, &ts);
+	}
+	atomic_store(&d->waiting_page, -1);
+	if (!pg->txn_done) {
+		pg->busy = false;
+		return -1;
+	}
+	atomic_fetch_add_explicit(&d->st_remote, 1, memory_order_relaxed);
+	return 0;
+}
+
+/* Peer left or lost.  Page lock held. */
+static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uint32_t tid)
+{
+	struct dsm_page *pg = &d->pages[idx];
+	if (atomic_load(&d->status) == DSM_PEER_LEFT && pg->state != ST_I) {
+		pg->state = ST_M;
+		if (pg->present)
+			wpf ? (void)pg_protect(d, idx, false) : pg_wake(d, idx);
+		else if (pg_install(d, idx, d->zero_page, false) == 0)
+			pg->present = true;
+		return;
+	}
+	/* Lost: what we hold stays readable; nothing can be made exclusive. */
+	if (pg->state == ST_M) {
+		if (!pg->present)
+			pg_unavailable(d, idx, tid, false);
+		else
+			wpf ? (void)pg_protect(d, idx, false) : pg_wake(d, idx);
+	} else if (pg->present) {
+		if (wpf || write)
+			pg_unavailable(d, idx, tid, true);
+		else
+			pg_wake(d, idx);
+	} else if (pg->state == ST_S && !write) {
+		if (pg_install(d, idx, d->zero_page, true) == 0)
+			pg->present = true;
+	} else if (wpf) {
+		pg_wake(d, idx); /* stale WP event for a dropped page: retry as MISSING */
+	} else {
+		pg_unavailable(d, idx, tid, false);
+	}
+}
+
+static void handle_fault(struct dsm *d, uintptr_t addr, uint64_t flags, uint32_t tid)
+{
+	size_t idx = (addr - (uintptr_t)d->base) / d->page_size;
+	if (addr < (uintptr_t)d->base || idx >= d->npages)
+		return;
+	struct dsm_page *pg = &d->pages[idx];
+	bool wpf = flags & UFFD_PAGEFAULT_FLAG_WP;
+	bool write = flags & UFFD_PAGEFAULT_FLAG_WRITE;
+	pthread_mutex_lock(&pg->lock);
+	for (;;) {
+		if (atomic_load(&d->status) != DSM_PEER_CONNECTED) {
+			resolve_offline(d, idx, wpf, write, tid);
+			break;
+		}
+		if (wpf) {
+			if (pg->state == ST_M) { /* another thread's fault already upgraded it */
+				pg_protect(d, idx, false);
+				break;
+			}
+			if (!pg->present) { /* dropped meanwhile: retry becomes a MISSING fault */
+				pg_wake(d, idx);
+				break;
+			}
+			if (transact(d, idx, DSM_WANT_EXCL, DSM_FAULT_UPGRADE) == 0)
+				break;
+			continue;
+		}
+		if (pg->present) { /* resolved by an earlier event or a PUSH */
+			pg_wake(d, idx);
+			break;
+		}
+		if (pg->state == ST_S && !write) {
+			/* Never written by anyone: both hosts share the zero page. */
+			if (pg_install(d, idx, d->zero_page, true) == 0)
+				pg->present = true;
+			atomic_fetch_add_explicit(&d->st_local, 1, memory_order_relaxed);
+			break;
+		}
+		if (pg->state == ST_M) {
+			fail_session(d, DSM_PEER_LOST, "internal: page %zu is Modified but not mapped", idx);
+			continue;
+		}
+		enum dsm_fault_kind kind = pg->state == ST_S ? DSM_FAULT_UPGRADE
+					   : write           ? DSM_FAULT_WRITE
+							     : DSM_FAULT_READ;
+		if (transact(d, idx, write ? DSM_WANT_EXCL : DSM_WANT_SHARED, kind) == 0)
+			break;
+	}
+	pthread_mutex_unlock(&pg->lock);
+}
+
+static void *fault_main(void *arg)
+{
+	struct dsm *d = arg;
+	struct pollfd pf[2] = {{.fd = d->uffd, .events = POLLIN}, {.fd = d->stop_efd, .events = POLLIN}};
+	struct uffd_msg msgs[16];
+	for (;;) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pf[1].revents)
+			break;
+		ssize_t n = read(d->uffd, msgs, sizeof msgs);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			fail_session(d, DSM_PEER_LOST, "internal: reading userfaultfd: %s", strerror(errno));
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++) {
+			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			handle_fault(d, (uintptr_t)msgs[i].arg.pagefault.address, msgs[i].arg.pagefault.flags,
+				     d->have_tid ? msgs[i].arg.pagefault.feat.ptid : 0);
+		}
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------- API */
+
+void dsm_options_init(struct dsm_options *o)
+{
+	memset(o, 0, sizeof *o);
+	o->role = DSM_ROLE_AUTO;
+	o->connect_timeout_ms = 10000;
+	o->accept_timeout_ms = 0;
+	o->io_timeout_ms = 5000;
+	o->request_timeout_ms = 10000;
+	o->hold_us = 200;
+}
+
+static void dsm_free(struct dsm *d)
+{
+	if (d->pages) {
+		for (size_t i = 0; i < d->npages; i++) {
+			pthread_mutex_destroy(&d->pages[i].lock);
+			pthread_cond_destroy(&d->pages[i].done);
+		}
+		free(d->pages);
+	}
+	if (d->registered) {
+		struct uffdio_range r = {.start = (uintptr_t)d->base, .len = d->size};
+		ioctl(d->uffd, UFFDIO_UNREGISTER, &r);
+	}
+	if (d->mapped)
+		munmap(d->base, d->size);
+	if (d->uffd >= 0)
+		close(d->uffd);
+	if (d->sock >= 0)
+		close(d->sock);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->stop_efd >= 0)
+		close(d->stop_efd);
+	free(d->zero_page);
+	free(d->rx_buf);
+	free(d->serve_buf);
+	free(d->sync_buf);
+	pthread_mutex_destroy(&d->send_lock);
+	pthread_mutex_destroy(&d->sync_lock);
+	pthread_mutex_destroy(&d->lock);
+	pthread_mutex_destroy(&d->err_lock);
+	pthread_cond_destroy(&d->cond);
+	free(d);
+}
+
+static void init_monotonic_cond(pthread_cond_t *c)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(c, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+dsm_t *dsm_open(const char *listen_port, const char *peer_host, const char *peer_port,
+		const struct dsm_options *opt, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (!err || !errlen) {
+		err = dummy;
+		errlen = sizeof dummy;
+	}
+	err[0] = '\0';
+	struct dsm *d = calloc(1, sizeof *d);
+	if (!d) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	d->listen_fd = d->sock = d->uffd = d->stop_efd = -1;
+	pthread_mutex_init(&d->send_lock, NULL);
+	pthread_mutex_init(&d->sync_lock, NULL);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_mutex_init(&d->err_lock, NULL);
+	init_monotonic_cond(&d->cond);
+	atomic_init(&d->status, DSM_PEER_CONNECTED);
+	atomic_init(&d->waiting_page, -1);
+	if (opt)
+		d->opt = *opt;
+	else
+		dsm_options_init(&d->opt);
+	const char *dbg = getenv("DSM_DEBUG");
+	d->debug = dbg && *dbg && strcmp(dbg, "0") != 0;
+	if (getrandom(&d->nonce, sizeof d->nonce, 0) != (ssize_t)sizeof d->nonce)
+		d->nonce = now_ns() ^ ((uint64_t)getpid() << 32);
+	d->role = d->opt.role;
+
+	bool need_peer = d->role != DSM_ROLE_FIRST;
+	bool need_listen = d->role != DSM_ROLE_SECOND || listen_port;
+	if (need_peer && (!peer_host || !peer_port)) {
+		snprintf(err, errlen, "a peer host and port are required");
+		goto fail;
+	}
+	if (need_listen && !listen_port) {
+		snprintf(err, errlen, "a listen port is required");
+		goto fail;
+	}
+	/* Listen before connecting: a peer started right after us finds us. */
+	if (need_listen && make_listener(d, d->opt.listen_host, listen_port, err, errlen) < 0)
+		goto fail;
+
+	if (d->role == DSM_ROLE_AUTO) {
+		int fd = try_connect(peer_host, peer_port, 3000, err, errlen);
+		if (fd == -2)
+			goto fail;
+		err[0] = '\0';
+		if (fd >= 0) {
+			d->sock = fd;
+			d->role = DSM_ROLE_SECOND;
+		} else {
+			d->role = DSM_ROLE_FIRST;
+		}
+	} else if (d->role == DSM_ROLE_SECOND) {
+		uint64_t dl = deadline_after_ms(d->opt.connect_timeout_ms);
+		for (;;) {
+			int fd = try_connect(peer_host, peer_port, 3000, err, errlen);
+			if (fd >= 0) {
+				d->sock = fd;
+				break;
+			}
+			if (fd == -2 || remaining_ms(dl) == 0)
+				goto fail;
+			usleep(20000);
+		}
+		err[0] = '\0';
+	}
+	if (d->sock >= 0)
+		tune_session_socket(d->sock);
+	return d;
+fail:
+	dsm_free(d);
+	return NULL;
+}
+
+enum dsm_role dsm_role(const dsm_t *d)
+{
+	return d->role;
+}
+
+unsigned dsm_listen_port(const dsm_t *d)
+{
+	return d->listen_port;
+}
+
+static int map_region(struct dsm *d, void *addr, bool fixed, char *err, size_t el)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (fixed ? MAP_FIXED_NOREPLACE : 0);
+	void *p = mmap(addr, d->size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (p == MAP_FAILED) {
+		if (errno == EEXIST)
+			snprintf(err, el, "cannot map %zu bytes at %p: the address range is already in use "
+					  "(MAP_FIXED_NOREPLACE refused to replace an existing mapping)",
+				 d->size, addr);
+		else
+			snprintf(err, el, "cannot map %zu bytes at %p: %s", d->size, addr, strerror(errno));
+		return -1;
+	}
+	if (fixed && p != addr) { /* kernels before 4.17 treat the flag as a hint */
+		munmap(p, d->size);
+		snprintf(err, el, "cannot map at %p: kernel placed the region at %p instead "
+				  "(MAP_FIXED_NOREPLACE unsupported?)", addr, p);
+		return -1;
+	}
+	d->base = p;
+	d->mapped = true;
+	madvise(p, d->size, MADV_NOHUGEPAGE); /* 4 KiB pages are the coherence unit */
+	return 0;
+}
+
+static int alloc_state(struct dsm *d, char *err, size_t el)
+{
+	d->pages = calloc(d->npages, sizeof *d->pages);
+	d->rx_cap = d->page_size > DSM_HELLO_MAX ? d->page_size : DSM_HELLO_MAX;
+	d->zero_page = aligned_alloc(d->page_size, d->page_size);
+	d->rx_buf = aligned_alloc(d->page_size, d->rx_cap);
+	d->serve_buf = aligned_alloc(d->page_size, d->page_size);
+	d->sync_buf = aligned_alloc(d->page_size, d->page_size);
+	d->stop_efd = eventfd(0, EFD_CLOEXEC);
+	if (!d->pages || !d->zero_page || !d->rx_buf || !d->serve_buf || !d->sync_buf || d->stop_efd < 0) {
+		snprintf(err, el, "out of memory");
+		return -1;
+	}
+	memset(d->zero_page, 0, d->page_size);
+	for (size_t i = 0; i < d->npages; i++) {
+		pthread_mutex_init(&d->pages[i].lock, NULL);
+		init_monotonic_cond(&d->pages[i].done);
+		d->pages[i].state = ST_S; /* both hosts start sharing the zero page */
+	}
+	return 0;
+}
+
+static int start_threads(struct dsm *d, char *err, size_t el)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	/* Our threads take no signals; they belong to the application. */
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&d->fault_thr, NULL, fault_main, d);
+	if (rc == 0) {
+		d->fault_started = true;
+		rc = pthread_create(&d->net_thr, NULL, net_main, d);
+		if (rc == 0)
+			d->net_started = true;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		snprintf(err, el, "pthread_create: %s", strerror(rc));
+	return rc ? -1 : 0;
+}
+
+static void encode_hello(unsigned char *b, struct dsm *d)
+{
+	dsm_put32(b, DSM_WIRE_MAGIC);
+	dsm_put16(b + 4, DSM_PROTO_VERSION);
+	dsm_put16(b + 6, DSM_PROTO_VERSION);
+	dsm_put32(b + 8, (uint32_t)d->role);
+	dsm_put32(b + 12, 0);
+	dsm_put64(b + 16, d->nonce);
+}
+
+/* Validates the peer's HELLO; on mismatch tells the peer why. */
+static int check_hello(struct dsm *d, const struct dsm_hdr *h, const unsigned char *p, char *err, size_t el)
+{
+	if (h->type == DSM_MSG_ERROR && h->payload_len >= 4) {
+		char txt[DSM_ERROR_MAX];
+		sanitize(txt, sizeof txt, p + 4, h->payload_len - 4);
+		snprintf(err, el, "peer refused the session: %s", txt);
+		return -1;
+	}
+	if (h->type != DSM_MSG_HELLO || h->payload_len < DSM_HELLO_LEN || h->payload_len > DSM_HELLO_MAX ||
+	    dsm_get32(p) != DSM_WIRE_MAGIC) {
+		snprintf(err, el, "peer does not speak the dsm protocol (first message: type %u, %u bytes%s)",
+			 h->type, h->payload_len,
+			 h->type == DSM_MSG_HELLO && h->payload_len >= 4 ? ", bad magic" : "");
+		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected a dsm HELLO");
+		return -1;
+	}
+	unsigned vmin = dsm_get16(p + 4), vmax = dsm_get16(p + 6), prole = dsm_get32(p + 8);
+	if (vmin > vmax || vmax < DSM_PROTO_VERSION || vmin > DSM_PROTO_VERSION) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "protocol version mismatch: peer speaks versions %u..%u, "
+					  "this host speaks %u..%u", vmin, vmax, DSM_PROTO_VERSION, DSM_PROTO_VERSION);
+		snprintf(err, el, "%s", msg);
+		send_error_msg(d->sock, DSM_ERR_VERSION, msg);
+		return -1;
+	}
+	if (prole == (unsigned)d->role || (prole != DSM_ROLE_FIRST && prole != DSM_ROLE_SECOND)) {
+		snprintf(err, el, "peer claims role %u, which conflicts with ours (%u)", prole, d->role);
+		send_error_msg(d->sock, DSM_ERR_ROLE, "role conflict");
+		return -1;
+	}
+	return 0;
+}
+
+static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size_t el)
+{
+	if (npages == 0 || npages > DSM_MAX_PAGES) {
+		snprintf(err, el, "number of pages must be between 1 and %u", DSM_MAX_PAGES);
+		return NULL;
+	}
+	d->npages = npages;
+	d->size = npages * d->page_size;
+	if (addr) {
+		if ((uintptr_t)addr % d->page_size) {
+			snprintf(err, el, "address %p is not page aligned", addr);
+			return NULL;
+		}
+		if (map_region(d, addr, true, err, el) < 0)
+			return NULL;
+	} else {
+		/* A random address in a window that is normally empty in every
+		 * process, so the peer can map it too. */
+		uint64_t slots = (AUTO_ADDR_HI - AUTO_ADDR_LO - d->size) / AUTO_ADDR_ALIGN;
+		for (int tries = 0;; tries++) {
+			uint64_t r;
+			if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+				r = now_ns() * 0x9e3779b97f4a7c15ull;
+			void *a = (void *)(uintptr_t)(AUTO_ADDR_LO + (r % slots) * AUTO_ADDR_ALIGN);
+			if (map_region(d, a, true, err, el) == 0)
+				break;
+			if (tries == 16)
+				return NULL;
+		}
+	}
+	if (uffd_setup(d, err, el) < 0 || alloc_state(d, err, el) < 0)
+		return NULL;
+
+	/* Wait for the peer. */
+	struct pollfd p = {.fd = d->listen_fd, .events = POLLIN};
+	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
+	for (;;) {
+		int r = poll(&p, 1, remaining_ms(dl));
+		if (r > 0)
+			break;
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			snprintf(err, el, "no peer connected within %u ms", d->opt.accept_timeout_ms);
+		else
+			snprintf(err, el, "poll: %s", strerror(errno));
+		return NULL;
+	}
+	d->sock = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (d->sock < 0) {
+		snprintf(err, el, "accept: %s", strerror(errno));
+		return NULL;
+	}
+	close(d->listen_fd); /* exactly one peer */
+	d->listen_fd = -1;
+	tune_session_socket(d->sock);
+
+	struct dsm_hdr h;
+	char why[200];
+	unsigned char hello[DSM_HELLO_LEN], map[DSM_MAP_LEN];
+	if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.io_timeout_ms),
+		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	if (check_hello(d, &h, d->rx_buf, err, el) < 0)
+		return NULL;
+	encode_hello(hello, d);
+	dsm_put32(map, (uint32_t)d->page_size);
+	dsm_put32(map + 4, 0);
+	dsm_put64(map + 8, d->npages);
+	dsm_put64(map + 16, (uintptr_t)d->base);
+	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+		     sizeof why) < 0 ||
+	    raw_send(d->sock, DSM_MSG_MAP, 0, 0, 0, map, sizeof map, d->opt.io_timeout_ms, why, sizeof why) < 0 ||
+	    raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.request_timeout_ms),
+		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	if (h.type == DSM_MSG_ERROR && h.payload_len >= 4) {
+		char txt[DSM_ERROR_MAX];
+		sanitize(txt, sizeof txt, d->rx_buf + 4, h.payload_len - 4);
+		snprintf(err, el, "peer could not join: %s", txt);
+		return NULL;
+	}
+	if (h.type != DSM_MSG_MAP_OK || h.payload_len) {
+		snprintf(err, el, "handshake: expected MAP_OK, got message type %u (%u bytes)", h.type,
+			 h.payload_len);
+		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP_OK");
+		return NULL;
+	}
+	if (start_threads(d, err, el) < 0)
+		return NULL;
+	return d->base;
+}
+
+static void *map_second(struct dsm *d, char *err, size_t el)
+{
+	unsigned char hello[DSM_HELLO_LEN];
+	char why[200];
+	encode_hello(hello, d);
+	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+		     sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	/* The first instance answers once its user has chosen the size.  If
+	 * someone connects to *us* meanwhile, both instances think they are
+	 * second (started together, or same port twice): say so, don't hang. */
+	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->listen_fd, .events = POLLIN}};
+		int r = poll(p, d->listen_fd >= 0 ? 2 : 1, remaining_ms(dl));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, el, "poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (r == 0) {
+			snprintf(err, el, "the peer did not start the session within %u ms",
+				 d->opt.accept_timeout_ms);
+			return NULL;
+		}
+		if (p[0].revents)
+			break;
+		if (d->listen_fd >= 0 && p[1].revents) {
+			snprintf(err, el, "another instance connected to our listen port while we were "
+					  "joining as the second instance: both started at once, or the two "
+					  "ports are the same. Start one instance, then the other");
+			return NULL;
+		}
+	}
+	struct dsm_hdr h;
+	unsigned char buf[DSM_HELLO_MAX];
+	if (raw_recv(d->sock, &h, buf, sizeof buf, UINT64_MAX, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	if (check_hello(d, &h, buf, err, el) < 0)
+		return NULL;
+	if (raw_recv(d->sock, &h, buf, sizeof buf, deadline_after_ms(d->opt.io_timeout_ms),
+		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	if (h.type != DSM_MSG_MAP || h.payload_len != DSM_MAP_LEN) {
+		snprintf(err, el, "handshake: expected MAP, got message type %u (%u bytes)", h.type,
+			 h.payload_len);
+		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP");
+		return NULL;
+	}
+	uint32_t ps = dsm_get32(buf);
+	uint64_t np = dsm_get64(buf + 8), addr = dsm_get64(buf + 16);
+	char msg[300];
+	msg[0] = '\0';
+	if (ps != d->page_size)
+		snprintf(msg, sizeof msg, "page size mismatch: peer uses %u bytes, this host %zu", ps,
+			 d->page_size);
+	else if (np == 0 || np > DSM_MAX_PAGES)
+		snprintf(msg, sizeof msg, "peer proposed %llu pages; allowed: 1..%u", (unsigned long long)np,
+			 DSM_MAX_PAGES);
+	else if (addr == 0 || addr % ps || addr + np * ps < addr || addr + np * ps > 0x800000000000ull)
+		snprintf(msg, sizeof msg, "peer proposed an unusable address 0x%llx for %llu pages",
+			 (unsigned long long)addr, (unsigned long long)np);
+	if (!msg[0]) {
+		d->npages = (size_t)np;
+		d->size = (size_t)np * ps;
+		if (map_region(d, (void *)(uintptr_t)addr, true, msg, sizeof msg) == 0 &&
+		    (uffd_setup(d, msg, sizeof msg) < 0 || alloc_state(d, msg, sizeof msg) < 0 ||
+		     start_threads(d, msg, sizeof msg) < 0) && !msg[0])
+			snprintf(msg, sizeof msg, "setup failed");
+	}
+	if (msg[0]) {
+		snprintf(err, el, "%s", msg);
+		send_error_msg(d->sock, DSM_ERR_MAP, msg);
+		return NULL;
+	}
+	if (raw_send(d->sock, DSM_MSG_MAP_OK, 0, 0, 0, NULL, 0, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return NULL;
+	}
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		d->listen_fd = -1;
+	}
+	return d->base;
+}
+
+void *dsm_map(dsm_t *d, size_t npages, void *addr)
+{
+	char err[400];
+	err[0] = '\0';
+	if (d->base) {
+		set_err(d, "dsm_map: already mapped");
+		return NULL;
+	}
+	long ps = sysconf(_SC_PAGESIZE);
+	d->page_size = ps > 0 ? (size_t)ps : 4096;
+	void *r;
+	if (d->role == DSM_ROLE_FIRST) {
+		r = map_first(d, npages, addr, err, sizeof err);
+	} else if (npages || addr) {
+		snprintf(err, sizeof err, "the second instance takes size and address from the peer");
+		r = NULL;
+	} else {
+		r = map_second(d, err, sizeof err);
+	}
+	if (!r) {
+		set_err(d, "%s", err);
+		/* Leave nothing half set up: the handle stays valid for dsm_error/close. */
+		d->base = d->mapped ? d->base : NULL;
+		atomic_store(&d->status, DSM_PEER_LOST);
+		return NULL;
+	}
+	DBG(d, "mapped %zu pages at %p (poison %d, tid %d, user-mode-only %d)", d->npages, d->base,
+	    d->have_poison, d->have_tid, d->user_mode_only);
+	return r;
+}
+
+void *dsm_addr(const dsm_t *d)
+{
+	return d->base;
+}
+size_t dsm_npages(const dsm_t *d)
+{
+	return d->npages;
+}
+size_t dsm_page_size(const dsm_t *d)
+{
+	return d->page_size;
+}
+
+static int wait_pushes(struct dsm *d, unsigned limit)
+{
+	pthread_mutex_lock(&d->lock);
+	while (d->pushes_outstanding > limit && atomic_load(&d->status) == DSM_PEER_CONNECTED) {
+		struct timespec ts = ns_to_ts(now_ns() + WAIT_SLICE_NS);
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return atomic_load(&d->status) == DSM_PEER_CONNECTED ? 0 : -1;
+}
+
+int dsm_sync(dsm_t *d)
+{
+	if (!d->fault_started || atomic_load(&d->status) != DSM_PEER_CONNECTED) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	pthread_mutex_lock(&d->sync_lock);
+	int rc = 0;
+	for (size_t i = 0; i < d->npages && rc == 0; i++) {
+		/* Windowed so in-flight bytes stay far below the socket buffers. */
+		if (wait_pushes(d, PUSH_WINDOW - 1) < 0) {
+			rc = -1;
+			break;
+		}
+		struct dsm_page *pg = &d->pages[i];
+		pthread_mutex_lock(&pg->lock);
+		if (pg->state == ST_M && pg->present && !pg->push_pending) {
+			if (pg_protect(d, i, true) == 0) {
+				memcpy(d->sync_buf, page_addr(d, i), d->page_size);
+				pg->state = ST_S;
+				pg->push_pending = true;
+				pthread_mutex_lock(&d->lock);
+				d->pushes_outstanding++;
+				pthread_mutex_unlock(&d->lock);
+				atomic_fetch_add_explicit(&d->st_push, 1, memory_order_relaxed);
+				rc = send_msg(d, DSM_MSG_PUSH, 0, (uint32_t)i, 0, d->sync_buf,
+					      (uint32_t)d->page_size);
+			} else {
+				rc = -1;
+			}
+		}
+		pthread_mutex_unlock(&pg->lock);
+	}
+	if (rc == 0)
+		rc = wait_pushes(d, 0);
+	pthread_mutex_unlock(&d->sync_lock);
+	if (rc < 0)
+		errno = ENOTCONN;
+	return rc;
+}
+
+char dsm_page_state(dsm_t *d, size_t page)
+{
+	if (!d->pages || page >= d->npages)
+		return '?';
+	pthread_mutex_lock(&d->pages[page].lock);
+	char c = (char)d->pages[page].state;
+	pthread_mutex_unlock(&d->pages[page].lock);
+	return c;
+}
+
+enum dsm_peer_status dsm_peer_status(dsm_t *d)
+{
+	return (enum dsm_peer_status)atomic_load(&d->status);
+}
+
+const char *dsm_error(dsm_t *d)
+{
+	/* A per-thread copy: the net thread may be writing the text right now. */
+	static _Thread_local char copy[sizeof d->err];
+	pthread_mutex_lock(&d->err_lock);
+	memcpy(copy, d->err, sizeof copy);
+	pthread_mutex_unlock(&d->err_lock);
+	return copy;
+}
+
+void dsm_get_stats(dsm_t *d, struct dsm_stats *st)
+{
+	st->remote_faults = atomic_load(&d->st_remote);
+	st->local_faults = atomic_load(&d->st_local);
+	st->requests_served = atomic_load(&d->st_served);
+	st->pages_sent = atomic_load(&d->st_sent);
+	st->pages_received = atomic_load(&d->st_recv);
+	st->pushes = atomic_load(&d->st_push);
+	st->deferred = atomic_load(&d->st_deferred);
+}
+
+int dsm_close(dsm_t *d)
+{
+	int rc = 0;
+	if (!d)
+		return 0;
+	if (d->net_started && atomic_load(&d->status) == DSM_PEER_CONNECTED) {
+		/* Hand everything we modified to the peer, then leave: the peer
+		 * becomes the only owner and loses nothing. */
+		rc = dsm_sync(d);
+		if (rc == 0) {
+			atomic_store(&d->closing, true);
+			rc = send_msg(d, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
+			shutdown(d->sock, SHUT_WR);
+			/* Keep serving until the peer hangs up, so nothing it
+			 * asked for before seeing BYE goes unanswered. */
+			pthread_mutex_lock(&d->lock);
+			uint64_t dl = deadline_after_ms(d->opt.io_timeout_ms);
+			while (!d->net_exited && now_ns() < dl) {
+				struct timespec ts = ns_to_ts(now_ns() + WAIT_SLICE_NS);
+				pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+			}
+			pthread_mutex_unlock(&d->lock);
+		}
+	}
+	if (d->stop_efd >= 0) {
+		uint64_t one = 1;
+		if (write(d->stop_efd, &one, sizeof one) < 0)
+			rc = -1;
+	}
+	if (d->fault_started)
+		pthread_join(d->fault_thr, NULL);
+	if (d->net_started)
+		pthread_join(d->net_thr, NULL);
+	dsm_free(d);
+	return rc;
+}
