@@ -8,6 +8,7 @@
  *   msgslot_tool read <dev> <ch>               message bytes on stdout, or errno name on stderr
  *   msgslot_tool fill <dev> <first> <count> <len>    count messages of len bytes on
  *   msgslot_tool verify <dev> <first> <count> <len>  channels first.., content from the id
+ *   msgslot_tool churn <dev> <count>           open, select a channel, read, close, count times
  *   msgslot_tool slabstat                      "slab_kb sunreclaim_kb slabinfo_active_kb"
  *   msgslot_tool slabtop <n>                   the n slab caches with most active bytes
  *   msgslot_tool kmsg-errors                   text of every kernel log record at level <= err
@@ -277,6 +278,24 @@ int main(int argc, char **argv)
 	}
 	if ((strcmp(cmd, "fill") == 0 || strcmp(cmd, "verify") == 0) && argc == 6)
 		return fill_or_verify(cmd[0] == 'v', argv[2], argv[3], argv[4], argv[5]);
+	if (strcmp(cmd, "churn") == 0 && argc == 4) {
+		unsigned long count = strtoul(argv[3], NULL, 0), i;
+		char buf[128];
+
+		for (i = 0; i < count; i++) {
+			int fd = open_channel(argv[2], "1", O_RDONLY);
+
+			if (fd < 0)
+				return 1;
+			/* any outcome of the read is fine: it only uses the state */
+			if (read(fd, buf, sizeof(buf)) < 0 && errno != EAGAIN) {
+				fprintf(stderr, "read: %s\n", tap_errno_name(errno));
+				return 1;
+			}
+			close(fd);
+		}
+		return 0;
+	}
 	if (strcmp(cmd, "slabstat") == 0 && argc == 2)
 		return slabstat();
 	if (strcmp(cmd, "slabtop") == 0 && argc == 3)

@@ -172,6 +172,30 @@ memory_baseline() {
     return 0
 }
 
+# Per-open state must be freed in release: 2^18 opens that each leaked even
+# 16 bytes would hold 4 MiB.
+OPEN_LEAK_TOLERANCE_KB=1024
+
+open_close_frees_state() {
+    load || return 1
+    "$TOOL" churn /dev/slot0 1000 || { REASON="warm-up open/close failed"; return 1; }
+    settle
+    set -- $("$TOOL" slabstat)
+    sunr0=$2 act0=$3
+    "$TOOL" churn /dev/slot0 262144 2> "$work/churn.err" ||
+        { REASON="open/ioctl/read/close loop failed: $(cat "$work/churn.err")"; return 1; }
+    settle
+    set -- $("$TOOL" slabstat)
+    sunr1=$2 act1=$3
+    figures="SUnreclaim ${sunr0}->${sunr1} kB, slabinfo active ${act0}->${act1} kB"
+    echo "# 262144 open/close: $figures"
+    if [ $((sunr1 - sunr0)) -gt "$OPEN_LEAK_TOLERANCE_KB" ] || [ $((act1 - act0)) -gt "$OPEN_LEAK_TOLERANCE_KB" ]; then
+        REASON="262144 open/close cycles grew slab memory beyond $OPEN_LEAK_TOLERANCE_KB kB: $figures"
+        return 1
+    fi
+    unload
+}
+
 # ---- parameters --------------------------------------------------------------
 
 param_permissions() {
@@ -252,6 +276,7 @@ fi
 t rmmod_refused_while_open rmmod_refused_while_open
 t reload_starts_empty reload_starts_empty
 t memory_returns_to_baseline memory_baseline
+t open_close_frees_per_file_state open_close_frees_state
 t param_permissions param_permissions
 if membound; then
     ok membound_insmod
