@@ -1419,6 +1419,8 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 	if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.io_timeout_ms),
 		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
+		if (strncmp(why, "protocol error", 14) == 0)
+			send_error_msg(d->sock, DSM_ERR_PROTOCOL, why);
 		return NULL;
 	}
 	if (check_hello(d, &h, d->rx_buf, err, el) < 0)
