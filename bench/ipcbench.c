@@ -60,6 +60,8 @@ static const char *opt_module = "/payload/message_slot.ko";
  * Small helpers
  */
 
+static void usage(void);
+
 static void die(const char *fmt, ...)
 {
 	va_list ap;
@@ -1249,21 +1251,101 @@ static void bench_npheap(void)
 
 /* ------------------------------------------------------------------------ */
 
+/*
+ * Profiling aid (bench/profile.sh runs it under perf): repeat one workload
+ * for opt_seconds and print its cost per op on stderr.
+ */
+static double opt_seconds = 10;
+static size_t opt_size = 16;
+
+static void loop_for(const char *what, timed_fn fn, void *arg)
+{
+	double t0 = now_ns(), ns_sum = 0;
+	long rounds = 0;
+
+	fn(arg, 100);	/* warm-up */
+	while (now_ns() - t0 < opt_seconds * 1e9) {
+		ns_sum += fn(arg, 1000);
+		rounds++;
+	}
+	note("loop %s: %.0f ns/op over %ld000 ops", what, ns_sum / rounds, rounds);
+}
+
+static void bench_loop(const char *what)
+{
+	static struct heap_arg heap;
+	struct endpoint a, b;
+	struct pair_arg pair;
+	struct half_arg half;
+	struct scale_arg scale;
+	int m;
+
+	pin_to_cpu(0);
+	for (m = 0; m < M_NR; m++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "%s-pair", mech_name[m]);
+		if (strcmp(what, name))
+			continue;
+		endpoints_make(m, opt_size, false, &a, &b);
+		pair.ep = a;
+		pair.ep.rfd = b.rfd;
+		pair.ep.rq = b.rq;
+		loop_for(what, pair_run, &pair);
+		return;
+	}
+	if (!strcmp(what, "slot-write") || !strcmp(what, "slot-read")) {
+		char buf[MSG_BUF] = { 0 };
+
+		half.fd = slot_open(0);
+		half.size = opt_size;
+		half.read = !strcmp(what, "slot-read");
+		slot_set_channel(half.fd, 3);
+		if (write(half.fd, buf, opt_size) != (ssize_t)opt_size)
+			die("write");
+		loop_for(what, slot_half_run, &half);
+	} else if (!strcmp(what, "scale") || !strcmp(what, "scale-read")) {
+		scale.fd = slot_open(1);
+		scale.channels = opt_max_channels;
+		scale.write = !strcmp(what, "scale");
+		scale.rng = 42;
+		populate(scale.fd, 1, opt_max_channels + 1, SCALE_MSG_SIZE);
+		loop_for(what, scale_run, &scale);
+	} else if (!strcmp(what, "npheap-op") || !strcmp(what, "shm-op")) {
+		heap.devfd = open("/dev/npheap", O_RDWR);
+		if (heap.devfd < 0)
+			die("/dev/npheap");
+		heap_create(heap.devfd, 1);
+		heap.shm = !strcmp(what, "shm-op");
+		heap.id = 1;
+		loop_for(what, heap_run, &heap);
+	} else {
+		usage();
+	}
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ipcbench msg|scale|mem|npheap [--reps R] [--sample-ms MS]\n"
-		"                [--max-channels N] [--module PATH]\n");
+		"                [--max-channels N] [--module PATH]\n"
+		"       ipcbench loop slot-pair|pipe-pair|mq-pair|dgram-pair|slot-write|\n"
+		"                slot-read|scale|scale-read|npheap-op|shm-op\n"
+		"                [--size S] [--seconds T] [--max-channels N]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	int i;
+	int i, first_opt = 2;
 
 	if (argc < 2)
 		usage();
-	for (i = 2; i < argc; i++) {
+	if (!strcmp(argv[1], "loop"))
+		first_opt = 3;
+	if (argc < first_opt)
+		usage();
+	for (i = first_opt; i < argc; i++) {
 		if (i + 1 >= argc)
 			usage();
 		if (!strcmp(argv[i], "--reps"))
@@ -1274,12 +1356,19 @@ int main(int argc, char **argv)
 			opt_max_channels = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--module"))
 			opt_module = argv[++i];
+		else if (!strcmp(argv[i], "--size"))
+			opt_size = strtoul(argv[++i], NULL, 0);
+		else if (!strcmp(argv[i], "--seconds"))
+			opt_seconds = atof(argv[++i]);
 		else
 			usage();
 	}
 	if (opt_reps < 1 || opt_reps > MAX_REPS || opt_sample_ms <= 0 ||
-	    opt_max_channels < (1UL << 16) || opt_max_channels > (1UL << 22))
+	    opt_max_channels < 1 || opt_max_channels > (1UL << 22) ||
+	    opt_size < 1 || opt_size > MSG_BUF || opt_seconds <= 0)
 		usage();
+	if (strcmp(argv[1], "loop") && opt_max_channels < (1UL << 16))
+		usage();	/* scale and mem measure 2^16 below the maximum */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -1291,6 +1380,8 @@ int main(int argc, char **argv)
 		bench_mem();
 	else if (!strcmp(argv[1], "npheap"))
 		bench_npheap();
+	else if (!strcmp(argv[1], "loop"))
+		bench_loop(argv[2]);
 	else
 		usage();
 	return 0;

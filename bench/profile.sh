@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Where does the time go? Runs `ipcbench loop <workload>` under perf inside
+# the 6.1 VM for each argument and prints the hottest symbols:
+#   bench/profile.sh "slot-pair --size 128 --seconds 8" "pipe-pair --size 128 --seconds 8"
+# perf is the host's (linux-perf, installed if missing), carried into the
+# VM with its shared libraries. Set MSGSLOT_PROFILE_CALLGRAPH=1 for -g.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TOP"
+[[ $# -gt 0 ]] || { sed -n '2,7s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+
+if ! command -v perf > /dev/null; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends linux-perf >&2
+fi
+perf_bin=$(command -v perf)
+# Debian diverts /usr/bin/perf to a version wrapper when it is a script.
+[[ $(head -c2 "$perf_bin") == '#!' ]] && perf_bin=$(ls /usr/bin/perf_* | sort -V | tail -n1)
+
+mkdir -p build/bench/perf/lib
+gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -static -I"$TOP" -I"$TOP/npheap_shim" \
+    -o build/bench/ipcbench bench/ipcbench.c
+cp "$perf_bin" build/bench/perf/perf
+ldd "$perf_bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
+    while read -r lib; do cp -L "$lib" build/bench/perf/lib/; done
+
+export MSGSLOT_PROFILE
+MSGSLOT_PROFILE=$(printf '%s;' "$@")
+tests/vm/boot.sh --kernel "${BENCH_KERNEL:-6.1}" --entry bench/profile-guest.sh \
+    --add build/bench/ipcbench --add build/bench/perf --mem 2G --smp 2 \
+    --timeout "${BENCH_TIMEOUT:-900}" --log build/bench/profile-console.log
