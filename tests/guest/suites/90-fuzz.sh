@@ -1,0 +1,39 @@
+#!/bin/sh
+# Multi-process fuzzer (tests/guest/fuzz.c) against a freshly loaded module
+# per seed. On the debug kernel (KASAN, lockdep, kmemleak, UBSAN watching)
+# it runs at least 10^6 operations in total; on stock kernels a short run
+# keeps `make check` fast. MSGSLOT_FUZZ_SEEDS / MSGSLOT_FUZZ_OPS override
+# the seed list / ops per seed (e.g. to replay a failure).
+. "$GUEST/lib.sh"
+
+if [ "$KERNEL_NAME" = debug ] || [ -e /sys/kernel/debug/kmemleak ]; then
+    seeds="1001 1002 1003 1004"
+    ops=250000
+    seconds=1500
+else
+    seeds="1"
+    ops=30000
+    seconds=300
+fi
+seeds=${MSGSLOT_FUZZ_SEEDS:-$seeds}
+ops=${MSGSLOT_FUZZ_OPS:-$ops}
+procs=4
+echo "# fuzz: kernel $KERNEL_NAME, seeds $seeds, $ops ops each, $procs processes"
+
+for seed in $seeds; do
+    if ! load_module; then
+        not_ok "seed-$seed" "insmod failed"
+        continue
+    fi
+    # fuzz prints its own "ok fuzz/seed-N" / "not ok fuzz/seed-N - ..." line;
+    # --min-ops turns running out of time into a failure.
+    "$BIN/fuzz" --seed "$seed" --ops "$ops" --procs "$procs" --seconds "$seconds" \
+        --min-ops "$ops" --name "seed-$seed" || FAILED=$((FAILED + 1))
+    # Unloading after heavy use exercises teardown of full xarrays and heaps.
+    if ! unload_module; then
+        not_ok "unload-after-seed-$seed" "rmmod failed: module still in use?"
+        sleep 1
+        unload_module
+    fi
+done
+finish

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Allocation-failure injection (failslab + fail_page_alloc through
+# /proc/thread-self/fail-nth) into every allocating path of the driver:
+# each call must succeed or fail with ENOMEM leaving the old state, and
+# nothing may leak (kmemleak scan with the module loaded and after rmmod).
+# Needs the debug kernel's fault-injection knobs; stock kernels skip.
+. "$GUEST/lib.sh"
+. "$GUEST/suites/kmemleak.inc"
+
+if [ ! -d /sys/kernel/debug/failslab ] || [ ! -d /sys/kernel/debug/fail_page_alloc ] ||
+   [ ! -e /proc/self/fail-nth ]; then
+    echo "ok $SUITE/allocation-failures # SKIP no failslab/fail_page_alloc in kernel $KERNEL_NAME"
+    exit 0
+fi
+
+[ -w "$KMEMLEAK" ] && echo clear > "$KMEMLEAK"
+if ! load_module; then
+    not_ok load "insmod failed"
+    finish
+fi
+# Module text range: after rmmod, leak backtraces show raw addresses only.
+text=$(cat /sys/module/message_slot/sections/.text)
+size=$(cat /sys/module/message_slot/coresize)
+
+"$BIN/failinject_alloc" || FAILED=$((FAILED + 1))
+
+if [ -w "$KMEMLEAK" ]; then
+    leak_check no-leaks-while-loaded
+fi
+unload_module || not_ok unload "rmmod failed"
+[ -w "$KMEMLEAK" ] && leak_check no-leaks-after-rmmod "$text" "$size"
+finish
