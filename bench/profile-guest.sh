@@ -1,11 +1,13 @@
 #!/bin/sh
 # Inside the VM (entry started by bench/profile.sh): profiles each workload of
-# MSGSLOT_PROFILE ("workload args;workload args;..." for `ipcbench loop`)
-# with perf's cpu-clock sampling (TCG has no PMU) on a freshly loaded module
-# and prints the hottest symbols, kernel and user.
+# MSGSLOT_PROFILE ("workload args;workload args;..." for `ipcbench loop`) on a
+# freshly loaded module. perf samples cpu-clock (TCG has no PMU) of the
+# ipcbench process only, from the moment its setup (populating channels,
+# creating objects) is done, for MSGSLOT_PROFILE_SECONDS (default 6).
 set -u
 IPCBENCH=/payload/build/bench/ipcbench
 P=/payload/build/bench/perf
+SECONDS_PROFILED=${MSGSLOT_PROFILE_SECONDS:-6}
 perf() { "$P/lib/ld-linux-x86-64.so.2" --library-path "$P/lib" "$P/perf" "$@"; }
 
 mkdir -p /dev/mqueue
@@ -17,11 +19,17 @@ echo "$MSGSLOT_PROFILE" | tr ';' '\n' | while read -r workload; do
     [ -n "$workload" ] || continue
     insmod "$MODULE" || exit 1
     echo "=== profile: ipcbench loop $workload"
+    rm -f /tmp/ready
     # shellcheck disable=SC2086
+    IPCBENCH_READY_FILE=/tmp/ready $IPCBENCH loop $workload --seconds $((SECONDS_PROFILED + 2)) &
+    pid=$!
+    while [ ! -e /tmp/ready ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
     perf record -q -e cpu-clock -F 2000 ${MSGSLOT_PROFILE_CALLGRAPH:+-g} -o /tmp/perf.data \
-        -- $IPCBENCH loop $workload 2>&1 | grep -v '^\[ perf record'
+        -p "$pid" -- sleep "$SECONDS_PROFILED" 2>&1 | grep -v '^\[ perf record'
+    wait "$pid"
     perf report -i /tmp/perf.data --stdio --no-children --sort sym \
-        --percent-limit "${MSGSLOT_PROFILE_LIMIT:-0.7}" 2>/dev/null | grep -v '^$' | grep -v '^# *$' | head -n 70
+        --percent-limit "${MSGSLOT_PROFILE_LIMIT:-0.05}" 2>/dev/null |
+        grep -v '^$' | grep -v '^#' | grep -v 'tips.txt'
     rm -f /tmp/perf.data
     rmmod message_slot || exit 1
 done

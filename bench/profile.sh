@@ -3,7 +3,9 @@
 # the 6.1 VM for each argument and prints the hottest symbols:
 #   bench/profile.sh "slot-pair --size 128 --seconds 8" "pipe-pair --size 128 --seconds 8"
 # perf is the host's (linux-perf, installed if missing), carried into the
-# VM with its shared libraries. Set MSGSLOT_PROFILE_CALLGRAPH=1 for -g.
+# VM with its shared libraries. Set MSGSLOT_PROFILE_CALLGRAPH=1 for -g,
+# MSGSLOT_PROFILE_SECONDS for the sampled time per workload (default 6).
+# Pipe the output through `awk -f bench/profile-buckets.awk` for cost buckets.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
