@@ -31,6 +31,16 @@ passed=0
 failed=0
 run_start=$SECONDS
 
+# Commands run in the background ignore SIGINT, so an interrupted run stops
+# the current one (and its VM) explicitly instead of leaving it to time out.
+current_pid=
+on_signal() {
+    [[ -n $current_pid ]] && kill -TERM -- "-$current_pid" 2>/dev/null
+    echo "# interrupted"
+    exit 130
+}
+trap on_signal INT TERM
+
 pass() { echo "ok [$1] $2"; passed=$((passed + 1)); }
 fail() { echo "not ok [$1] $2 - $3"; failed=$((failed + 1)); }
 # Indented diagnostics: never mistaken for a result line.
@@ -48,6 +58,7 @@ run_streamed() {
     out=$(mktemp)
     "$@" > "$out" 2>&1 < /dev/null &
     local pid=$!
+    current_pid=$pid
     STREAM_RESULTS=0
     STREAM_FAILS=0
     while IFS= read -r line; do
@@ -65,6 +76,7 @@ run_streamed() {
     STREAM_RC=0
     wait "$pid" || STREAM_RC=$?
     kill -KILL -- "-$pid" 2>/dev/null || true
+    current_pid=
     rm -f "$out"
 }
 
