@@ -4,10 +4,11 @@
  *
  * Message slots (minors 0 .. MSG_SLOT_MINORS - 1): every slot holds many
  * channels; a channel keeps its last message (1..MSG_SLOT_MAX_LEN bytes)
- * until it is overwritten or the module is unloaded.  Messages are
- * immutable once published, so readers copy them under RCU without taking
- * any lock and always see a whole message; a write publishes a new buffer
- * and frees the old one after a grace period.
+ * until it is overwritten or the module is unloaded.  Readers copy a
+ * message under RCU and a seqcount, without taking any lock, and always see
+ * a whole message: a write either overwrites a buffer of the same size class
+ * inside a seqcount write section or publishes a new buffer and frees the
+ * old one after a grace period.
  *
  * NP-Heap (minors NPHEAP_MINOR_BASE ..): kernel-held objects of zeroed,
  * refcounted pages that processes mmap by id, plus per-id locks that
@@ -95,8 +96,15 @@ static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
  * Message slots
  */
 
+/*
+ * A channel's message.  A write of the same size class overwrites it in
+ * place inside a @seq write section (under the slot's xa_lock); any other
+ * write publishes a new buffer and frees this one after an RCU grace period.
+ * Readers copy it under RCU and retry while @seq says a write overlapped.
+ */
 struct msgslot_msg {
 	struct rcu_head rcu;
+	seqcount_spinlock_t seq;
 	u8 len;
 	u8 data[];
 };
@@ -126,13 +134,17 @@ static long msg_charge(const struct msgslot_msg *msg)
 	return msg ? MSG_OBJ_MIN + msg_cache_index(msg->len) * MSG_OBJ_STEP : 0;
 }
 
-static struct msgslot_msg *msg_alloc(size_t len)
+static struct msgslot_msg *msg_alloc(struct xarray *channels, const u8 *text,
+				     size_t len)
 {
 	struct msgslot_msg *msg;
 
 	msg = kmem_cache_alloc(msg_caches[msg_cache_index(len)], GFP_KERNEL);
-	if (msg)
+	if (msg) {
+		seqcount_spinlock_init(&msg->seq, &channels->xa_lock);
 		msg->len = len;
+		memcpy(msg->data, text, len);
+	}
 	return msg;
 }
 
@@ -149,8 +161,9 @@ static void msg_free_rcu(struct rcu_head *head)
 /*
  * One slot per minor, created on first open and kept until unload.
  * channels: channel id -> struct msgslot_msg.  Its xa_lock serialises
- * writers of the slot for the few instructions of a publish (budget
- * check + store); readers only take rcu_read_lock().
+ * writers of the slot for the few instructions of a publish (an in-place
+ * copy of at most 128 bytes, or a budget check + store); readers take only
+ * rcu_read_lock() and the message's seqcount.
  */
 struct msgslot {
 	struct xarray channels;
@@ -267,9 +280,14 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 	rcu_read_lock();
 	msg = xa_load(&mf->slot->channels, channel);
 	if (msg) {
-		len = msg->len;
-		if (len <= count)
-			memcpy(copy, msg->data, len);
+		unsigned int seq;
+
+		do {
+			seq = read_seqcount_begin(&msg->seq);
+			len = READ_ONCE(msg->len);
+			if (len <= count)
+				memcpy(copy, msg->data, len);
+		} while (read_seqcount_retry(&msg->seq, seq));
 	}
 	rcu_read_unlock();
 
@@ -282,31 +300,55 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 	return len;
 }
 
-/* Swap @msg in as @channel's message, charging only the size difference. */
-static int msgslot_publish(struct msgslot *slot, u32 channel,
-			   struct msgslot_msg *msg)
+/*
+ * Make @text @channel's message.  The common case, a message of the same
+ * size class, is copied in place; otherwise a new buffer is swapped in and
+ * charged the size difference.
+ */
+static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
+			   size_t len)
 {
-	struct msgslot_msg *old, *prev;
+	struct msgslot_msg *msg, *old, *prev = NULL;
 	long delta;
+	int ret;
+
+	xa_lock(&slot->channels);
+	old = xa_load(&slot->channels, channel);
+	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
+		write_seqcount_begin(&old->seq);
+		old->len = len;
+		memcpy(old->data, text, len);
+		write_seqcount_end(&old->seq);
+		xa_unlock(&slot->channels);
+		return 0;
+	}
+	xa_unlock(&slot->channels);
+
+	msg = msg_alloc(&slot->channels, text, len);
+	if (!msg)
+		return -ENOMEM;
 
 	xa_lock(&slot->channels);
 	old = xa_load(&slot->channels, channel);
 	delta = msg_charge(msg) - msg_charge(old);
-	if (!budget_charge(&msg_budget, delta)) {
-		xa_unlock(&slot->channels);
-		return -ENOMEM;
+	if (budget_charge(&msg_budget, delta)) {
+		/* May drop the lock to allocate nodes: @prev is what it replaced. */
+		prev = __xa_store(&slot->channels, channel, msg, GFP_KERNEL);
+		ret = xa_err(prev);
+		if (ret)
+			budget_uncharge(&msg_budget, delta);
+		else if (prev != old)
+			budget_uncharge(&msg_budget,
+					msg_charge(prev) - msg_charge(old));
+	} else {
+		ret = -ENOMEM;
 	}
-	/* May drop the lock to allocate nodes: @prev is the entry replaced. */
-	prev = __xa_store(&slot->channels, channel, msg, GFP_KERNEL);
-	if (xa_is_err(prev)) {
-		xa_unlock(&slot->channels);
-		budget_uncharge(&msg_budget, delta);
-		return xa_err(prev);
-	}
-	if (prev != old)
-		budget_uncharge(&msg_budget, msg_charge(prev) - msg_charge(old));
 	xa_unlock(&slot->channels);
 
+	if (ret) {
+		msg_free(msg);
+		return ret;
+	}
 	if (prev)
 		call_rcu(&prev->rcu, msg_free_rcu);
 	return 0;
@@ -317,34 +359,25 @@ static ssize_t msgslot_write(struct file *file, const char __user *buf,
 {
 	struct msgslot_file *mf = file->private_data;
 	u32 channel = READ_ONCE(mf->channel);
-	struct msgslot_msg *msg;
+	u8 text[MSG_SLOT_MAX_LEN];
 	int ret;
 
 	if (!channel)
 		return -EINVAL;
 	if (!count || count > MSG_SLOT_MAX_LEN)
 		return -EMSGSIZE;
-
-	msg = msg_alloc(count);
-	if (!msg)
-		return -ENOMEM;
-	if (copy_from_user(msg->data, buf, count)) {
-		msg_free(msg);
+	/* Copy first: a bad buffer must leave the old message untouched. */
+	if (copy_from_user(text, buf, count))
 		return -EINVAL;
-	}
 	if (READ_ONCE(mf->censor)) {
 		size_t i;
 
 		for (i = censor_period - 1; i < count; i += censor_period)
-			msg->data[i] = '#';
+			text[i] = '#';
 	}
 
-	ret = msgslot_publish(mf->slot, channel, msg);
-	if (ret) {
-		msg_free(msg);
-		return ret;
-	}
-	return count;
+	ret = msgslot_publish(mf->slot, channel, text, count);
+	return ret ? ret : count;
 }
 
 static const struct file_operations msgslot_fops = {
@@ -376,10 +409,8 @@ static int msgslot_init_caches(void)
 		char name[32];
 
 		snprintf(name, sizeof(name), "message_slot_%u", size);
-		/* Hardened usercopy: only the payload may be copied from user. */
-		msg_caches[i] = kmem_cache_create_usercopy(name, size, 0,
-				SLAB_ACCOUNT, offsetof(struct msgslot_msg, data),
-				size - offsetof(struct msgslot_msg, data), NULL);
+		msg_caches[i] = kmem_cache_create(name, size, 0, SLAB_ACCOUNT,
+						  NULL);
 		if (!msg_caches[i])
 			return -ENOMEM;
 	}
