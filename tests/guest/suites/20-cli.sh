@@ -213,6 +213,18 @@ censor_form() {
         { REASON="after refused censor flags: $REASON"; return 1; }
 }
 
+# The device is meant for unprivileged users (node mode 0666).
+unprivileged() {
+    chmod 0666 /dev/slot1
+    as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    : > "$work/empty"
+    expect_ok "$work/empty" $as_nobody "$SENDER" /dev/slot1 20 "from nobody" || return 1
+    want 'from nobody'
+    expect_ok "$work/want" $as_nobody "$READER" /dev/slot1 20 || return 1
+    expect_ok "$work/want" "$READER" /dev/slot1 20 || { REASON="root reading nobody's message: $REASON"; return 1; }
+    expect_error 'Message too long' $as_nobody "$SENDER" /dev/slot1 20 "${msg128}x"
+}
+
 # ---- run -------------------------------------------------------------------
 
 if module_loaded; then
@@ -246,6 +258,7 @@ t unwritten_channel_ewouldblock unwritten_channel
 t not_a_message_slot not_a_slot
 t slots_isolated slots_isolated
 t sender_censor_form censor_form
+t unprivileged_user unprivileged
 
 if rmmod message_slot 2> "$work/rmmod.err"; then
     ok module_unload
