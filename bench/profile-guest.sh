@@ -12,6 +12,9 @@ perf() { "$P/lib/ld-linux-x86-64.so.2" --library-path "$P/lib" "$P/perf" "$@"; }
 
 mkdir -p /dev/mqueue
 grep -q ' /dev/mqueue ' /proc/mounts || mount -t mqueue none /dev/mqueue
+printf '#!/bin/sh\nexec %s --library-path %s %s "$@"\n' \
+    "$P/lib/ld-linux-x86-64.so.2" "$P/lib" "$P/objdump" > /tmp/objdump
+chmod +x /tmp/objdump
 echo 0 > /proc/sys/kernel/kptr_restrict
 echo -1 > /proc/sys/kernel/perf_event_paranoid
 
@@ -30,6 +33,11 @@ echo "$MSGSLOT_PROFILE" | tr ';' '\n' | while read -r workload; do
     perf report -i /tmp/perf.data --stdio --no-children --sort sym \
         --percent-limit "${MSGSLOT_PROFILE_LIMIT:-0.05}" 2>/dev/null |
         grep -v '^$' | grep -v '^#' | grep -v 'tips.txt'
+    for func in ${MSGSLOT_PROFILE_ANNOTATE:-}; do
+        echo "--- annotate $func (percent of the function's samples; lines >= 0.5%)"
+        perf annotate -i /tmp/perf.data --stdio --objdump=/tmp/objdump "$func" 2>/dev/null |
+            awk -F: '$1 ~ /^ *[0-9.]+ *$/ && $1 + 0 >= 0.5'
+    done
     rm -f /tmp/perf.data
     rmmod message_slot || exit 1
 done

@@ -4,7 +4,9 @@
 #   bench/profile.sh "slot-pair --size 128 --seconds 8" "pipe-pair --size 128 --seconds 8"
 # perf is the host's (linux-perf, installed if missing), carried into the
 # VM with its shared libraries. Set MSGSLOT_PROFILE_CALLGRAPH=1 for -g,
-# MSGSLOT_PROFILE_SECONDS for the sampled time per workload (default 6).
+# MSGSLOT_PROFILE_SECONDS for the sampled time per workload (default 6),
+# MSGSLOT_PROFILE_ANNOTATE="msgslot_read msgslot_write" for per-instruction
+# shares inside those functions.
 # Pipe the output through `awk -f bench/profile-buckets.awk` for cost buckets.
 set -euo pipefail
 
@@ -23,8 +25,12 @@ mkdir -p build/bench/perf/lib
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -static -I"$TOP" -I"$TOP/npheap_shim" \
     -o build/bench/ipcbench bench/ipcbench.c
 cp "$perf_bin" build/bench/perf/perf
-ldd "$perf_bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
-    while read -r lib; do cp -L "$lib" build/bench/perf/lib/; done
+# objdump too, for `perf annotate` of the functions in MSGSLOT_PROFILE_ANNOTATE.
+cp "$(command -v objdump)" build/bench/perf/objdump
+for bin in "$perf_bin" "$(command -v objdump)"; do
+    ldd "$bin" | awk '$3 ~ /^\// { print $3 } $1 ~ /^\/.*ld-linux/ { print $1 }' |
+        while read -r lib; do cp -L "$lib" build/bench/perf/lib/; done
+done
 
 export MSGSLOT_PROFILE
 MSGSLOT_PROFILE=$(printf '%s;' "$@")
