@@ -1475,7 +1475,7 @@ int main(int argc, char **argv)
 		g_map_case = &map_cases[i];
 		run_test(g_map_case->name, map_fake_first, map_real_second, 20, NULL);
 	}
-	printf("# dsm selftest%s%s: %d passed, %d failed\n", g_prefix[0] ? " " : "", g_prefix, g_passed, g_failed);
+	printf("# dsm selftest%s%s: %d ok, %d not ok\n", g_prefix[0] ? " " : "", g_prefix, g_passed, g_failed);
 	free(g_only);
 	return g_failed ? 1 : 0;
 }
