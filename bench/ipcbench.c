@@ -10,14 +10,16 @@
  *   ipcbench mem     [opts]  kernel memory per channel, and after rmmod
  *   ipcbench npheap  [opts]  NP-Heap op vs shm_open+mmap+flock; 2-proc scaling
  *
- * Options: --reps R (repetitions, default 5), --sample-ms MS (target length
- * of one timed sample, default 150), --max-channels N (scale/mem, default
- * 2^20), --module PATH (mem: the .ko to insmod).
+ * Options: --reps R (repetitions, default 5), --sample-ms MS (length of one
+ * timed sample, default 150), --window-ms MS (timing window inside a sample,
+ * default 1), --tp-window-ms MS (throughput window, default 10),
+ * --max-channels N (scale/mem, default 2^20), --module PATH (mem: the .ko).
  *
- * Method: each timed sample runs a calibrated number of iterations; the
+ * Method: a sample is ~opt_sample_ms of iterations cut into ~1 ms windows;
+ * its value is the fastest window (see win_begin(): the host deschedules
+ * the VM's vCPU threads at will, and only that makes a window slower).  The
  * mechanisms being compared are sampled interleaved in every repetition (in
- * a rotating order), and a ratio is computed per repetition, so host load
- * drifting during the run hits both sides of a ratio alike.  Reported:
+ * a rotating order) and a ratio is computed per repetition.  Reported:
  * median and min/max over the repetitions.
  *
  * CSV columns: section,test,mechanism,size,median,min,max,unit,target,verdict
@@ -53,6 +55,8 @@
 
 static int opt_reps = 5;
 static double opt_sample_ms = 150;
+static double opt_window_ms = 1;
+static double opt_tp_window_ms = 10;
 static unsigned long opt_max_channels = 1UL << 20;
 static const char *opt_module = "/payload/message_slot.ko";
 
@@ -237,29 +241,80 @@ static void slot_set_channel(int fd, unsigned int channel)
 }
 
 /*
- * Run @fn(@arg, iters) and return ns per iteration, with iters calibrated
- * (once per @cal slot) so that a sample lasts about opt_sample_ms.
+ * Timing windows.  The VM's vCPUs are host threads, and on a busy host they
+ * lose the CPU for milliseconds at a time; the guest cannot see that (TCG
+ * has no steal time), so a plain average mixes the cost of an op with the
+ * host's scheduling.  A run is therefore cut into windows of g_window
+ * iterations (~opt_window_ms each) and the fastest window counts: nothing
+ * makes an op faster than its cost, while preemption only slows a window.
+ * g_window == 0 makes the whole run one window.
+ */
+static long g_window;
+
+struct win {
+	double t0, best;
+	long n;
+};
+
+static void win_begin(struct win *w)
+{
+	w->best = 0;
+	w->n = 0;
+	w->t0 = now_ns();
+}
+
+static inline void win_op(struct win *w)
+{
+	if (++w->n >= g_window && g_window) {
+		double t = now_ns(), per = (t - w->t0) / w->n;
+
+		if (!w->best || per < w->best)
+			w->best = per;
+		w->n = 0;
+		w->t0 = t;
+	}
+}
+
+/* ns per iteration of the fastest window (of the whole run if g_window is 0). */
+static double win_end(struct win *w)
+{
+	if (!w->best && w->n)
+		w->best = (now_ns() - w->t0) / w->n;
+	return w->best;
+}
+
+/*
+ * @fn(@arg, iters) runs iters iterations, timed with win_*(), and returns
+ * ns per iteration of its fastest window.  A sample: windows of ~opt_window_ms
+ * (the iterations per window calibrated once per @cal slot) for about
+ * opt_sample_ms in all, at least 10 windows.
  */
 typedef double (*timed_fn)(void *arg, long iters);
 
 static double timed_sample(timed_fn fn, void *arg, long *cal)
 {
-	if (!*cal) {
-		long iters = 8;
-		double ns;
+	long windows = (long)(opt_sample_ms / opt_window_ms);
+	double ns;
 
+	if (windows < 10)
+		windows = 10;
+	if (!*cal) {
+		long iters = 4;
+
+		g_window = 0;
 		fn(arg, 4);	/* warm caches, lazily created state, page faults */
 		for (;;) {
 			ns = fn(arg, iters);
-			if (ns * iters >= 20e6 || iters >= (1L << 30))
+			if (ns * iters >= opt_window_ms * 1e6 || iters >= (1L << 30))
 				break;
 			iters *= 2;
 		}
-		*cal = (long)(opt_sample_ms * 1e6 / ns) + 1;
-		if (*cal < 16)
-			*cal = 16;
+		*cal = iters;
 	}
-	return fn(arg, *cal);
+	g_window = *cal;
+	ns = fn(arg, *cal * windows);
+	g_window = 0;
+	return ns;
 }
 
 /* ------------------------------------------------------------------------
@@ -360,18 +415,19 @@ static double pair_run(void *p, long iters)
 {
 	struct endpoint *ep = &((struct pair_arg *)p)->ep;
 	char buf[MSG_BUF];
-	double t0;
+	struct win w;
 	long i;
 
 	memset(buf, 'm', sizeof(buf));
-	t0 = now_ns();
+	win_begin(&w);
 	for (i = 0; i < iters; i++) {
 		buf[0] = (char)i;
 		ep_send(ep, buf);
 		if (!ep_try_recv(ep, buf))
 			die("same-process receive found nothing");
+		win_op(&w);
 	}
-	return (now_ns() - t0) / iters;
+	return win_end(&w);
 }
 
 /* A queue with one descriptor for its sender and one for its receiver. */
@@ -496,7 +552,8 @@ static double pingpong_run(void *p, long iters)
 	int ready[2], done[2];
 	char buf[MSG_BUF];
 	long i, b_polls;
-	double t0, ns;
+	struct win w;
+	double ns;
 	pid_t pid;
 
 	endpoints_make(arg->mech, arg->size, arg->spin, &a, &b);
@@ -521,13 +578,14 @@ static double pingpong_run(void *p, long iters)
 	endpoint_close(&b);
 	xread_all(ready[0], buf, 1);
 	memset(buf, 'a', sizeof(buf));
-	t0 = now_ns();
+	win_begin(&w);
 	for (i = 1; i <= iters; i++) {
 		buf[0] = (char)i;
 		ep_send(&a, buf);
 		ep_recv_seq(&a, buf, (unsigned char)i);
+		win_op(&w);
 	}
-	ns = (now_ns() - t0) / (2.0 * iters);
+	ns = win_end(&w) / 2;	/* a round trip carries two messages */
 	xread_all(done[0], &b_polls, sizeof(b_polls));
 	wait_child(pid);
 	arg->polls_per_msg = (double)(a.polls + b_polls) / (2.0 * iters);
@@ -550,19 +608,20 @@ static double slot_half_run(void *p, long iters)
 {
 	struct half_arg *arg = p;
 	char buf[MSG_BUF];
-	double t0;
+	struct win w;
 	long i;
 
 	memset(buf, 'h', sizeof(buf));
-	t0 = now_ns();
+	win_begin(&w);
 	for (i = 0; i < iters; i++) {
 		ssize_t n = arg->read ? read(arg->fd, buf, MSG_BUF) :
 					write(arg->fd, buf, arg->size);
 
 		if (n != (ssize_t)arg->size)
 			die("slot %s", arg->read ? "read" : "write");
+		win_op(&w);
 	}
-	return (now_ns() - t0) / iters;
+	return win_end(&w);
 }
 
 static double slot_half_sample(size_t size, bool read_only, long *cal)
@@ -706,11 +765,11 @@ static double scale_run(void *p, long iters)
 	struct scale_arg *arg = p;
 	char buf[MSG_BUF];
 	unsigned int ch;
-	double t0;
+	struct win w;
 	long i;
 
 	memset(buf, 's', sizeof(buf));
-	t0 = now_ns();
+	win_begin(&w);
 	for (i = 0; i < iters; i++) {
 		ch = 1 + (unsigned int)(rng_next(&arg->rng) % arg->channels);
 		if (ioctl(arg->fd, MSG_SLOT_CHANNEL, ch))
@@ -719,8 +778,9 @@ static double scale_run(void *p, long iters)
 			die("write channel %u", ch);
 		if (read(arg->fd, buf, MSG_BUF) != SCALE_MSG_SIZE)
 			die("read channel %u", ch);
+		win_op(&w);
 	}
-	return (now_ns() - t0) / iters;
+	return win_end(&w);
 }
 
 static void bench_scale(void)
@@ -1048,12 +1108,15 @@ static void heap_op(struct heap_arg *arg)
 
 static double heap_run(void *p, long iters)
 {
-	double t0 = now_ns();
+	struct win w;
 	long i;
 
-	for (i = 0; i < iters; i++)
+	win_begin(&w);
+	for (i = 0; i < iters; i++) {
 		heap_op(p);
-	return (now_ns() - t0) / iters;
+		win_op(&w);
+	}
+	return win_end(&w);
 }
 
 /* Create object @id (4 KiB) in both worlds, so every op finds it existing. */
@@ -1093,17 +1156,28 @@ enum tp_work { TP_NPHEAP, TP_SHM, TP_CPU };
 
 /*
  * Throughput of @nproc processes doing @ops ops each on ids @id0 + i*@stride
- * (stride 0: all on the same id), in ops per second of wall time from the
- * common start to the last finish.
+ * (stride 0: all on the same id), in ops per second.  *@whole: over the
+ * whole run (common start to last finish).  Returned: over the best
+ * opt_tp_window_ms window of the run, counted from every op's completion
+ * time - the stretch in which the host actually ran the VM's vCPUs; on a
+ * busy host the whole-run figure mostly measures the host's scheduler.
  */
 static double throughput(enum tp_work work, int devfd, int nproc,
-			 unsigned long id0, unsigned long stride, long ops)
+			 unsigned long id0, unsigned long stride, long ops,
+			 double *whole)
 {
-	int go[2], res[2], i;
-	double t_start = 1e300, t_end = 0;
+	size_t bytes = (size_t)nproc * ops * sizeof(double);
+	double t_start = 1e300, t_end = 0, window = opt_tp_window_ms * 1e6;
+	double *done_at;
+	long best = 0, lo, hi, total = (long)nproc * ops;
+	int go[2], i;
 	pid_t pids[2];
 
-	if (pipe(go) || pipe(res))
+	done_at = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (done_at == MAP_FAILED)
+		die("mmap %zu bytes", bytes);
+	if (pipe(go))
 		die("pipe");
 	for (i = 0; i < nproc; i++) {
 		pids[i] = fork();
@@ -1111,7 +1185,7 @@ static double throughput(enum tp_work work, int devfd, int nproc,
 			die("fork");
 		if (pids[i] == 0) {
 			static struct heap_arg arg;
-			double t[2];
+			double *mine = done_at + (long)i * ops;
 			char c;
 			long n;
 
@@ -1125,47 +1199,63 @@ static double throughput(enum tp_work work, int devfd, int nproc,
 				heap_op(&arg);	/* fault in the binary's paths */
 			if (read(go[0], &c, 1) != 0)
 				_exit(3);
-			t[0] = now_ns();
 			for (n = 0; n < ops; n++) {
 				if (work == TP_CPU)
 					cpu_op();
 				else
 					heap_op(&arg);
+				mine[n] = now_ns();
 			}
-			t[1] = now_ns();
-			xwrite_all(res[1], t, sizeof(t));
 			_exit(0);
 		}
 	}
 	close(go[0]);
 	usleep(50 * 1000);	/* let the children reach the barrier */
 	close(go[1]);		/* EOF on go[0]: everybody starts */
-	for (i = 0; i < nproc; i++) {
-		double t[2];
-
-		xread_all(res[0], t, sizeof(t));
-		if (t[0] < t_start)
-			t_start = t[0];
-		if (t[1] > t_end)
-			t_end = t[1];
-	}
 	for (i = 0; i < nproc; i++)
 		wait_child(pids[i]);
-	close(res[0]);
-	close(res[1]);
-	return nproc * ops / ((t_end - t_start) / 1e9);
+
+	/* Whole run: the ops completed between the first and last completion. */
+	for (i = 0; i < nproc; i++) {
+		double *mine = done_at + (long)i * ops;
+
+		if (mine[0] < t_start)
+			t_start = mine[0];
+		if (mine[ops - 1] > t_end)
+			t_end = mine[ops - 1];
+	}
+	*whole = (total - nproc) / ((t_end - t_start) / 1e9);
+
+	/* Most completions inside any window of the given length. */
+	qsort(done_at, total, sizeof(*done_at), cmp_double);
+	for (lo = 0, hi = 0; hi < total; hi++) {
+		while (done_at[hi] - done_at[lo] > window)
+			lo++;
+		if (hi - lo > best)
+			best = hi - lo;	/* completions after done_at[lo] */
+	}
+	munmap(done_at, bytes);
+	if (t_end - t_start < 2 * window) {
+		errno = 0;
+		die("throughput run of %.1f ms is too short for %.1f ms windows",
+		    (t_end - t_start) / 1e6, opt_tp_window_ms);
+	}
+	return best / (window / 1e9);
 }
 
 static void bench_npheap(void)
 {
 	static struct heap_arg args[2];
 	static double op_ns[2][MAX_REPS];
-	static double tp[3][4][MAX_REPS];	/* work x {1 proc, 2 distinct, 2 same} */
+	/* work x {1 proc, 2 distinct, 2 same}: best window, whole run */
+	static double tp[3][3][MAX_REPS], tp_whole[3][3][MAX_REPS];
 	static const char *const work_name[3] = { "npheap", "shm", "cpu-control" };
 	static long cal[2];
 	double ratio[MAX_REPS];
 	long ops[3];
 	int devfd, rep, w, k;
+
+	memset(tp, 0, sizeof(tp));
 	unsigned long id;
 
 	devfd = open("/dev/npheap", O_RDWR);
@@ -1191,8 +1281,8 @@ static void bench_npheap(void)
 	}
 	unpin();
 	/* Ops per throughput run: ~2 samples' worth for one process. */
-	ops[TP_NPHEAP] = cal[0] * 2;
-	ops[TP_SHM] = cal[1] * 2;
+	ops[TP_NPHEAP] = (long)(2 * opt_sample_ms * 1e6 / stats_of(op_ns[0], opt_reps).min);
+	ops[TP_SHM] = (long)(2 * opt_sample_ms * 1e6 / stats_of(op_ns[1], opt_reps).min);
 	{
 		double t0 = now_ns();
 		long n;
@@ -1204,10 +1294,13 @@ static void bench_npheap(void)
 	for (rep = 0; rep < opt_reps; rep++) {
 		note("npheap: throughput repetition %d/%d", rep + 1, opt_reps);
 		for (w = 0; w < 3; w++) {
-			tp[w][0][rep] = throughput(w, devfd, 1, 1, 0, ops[w]);
-			tp[w][1][rep] = throughput(w, devfd, 2, 1, 1, ops[w]);
-			tp[w][2][rep] = w == TP_CPU ? 0 :
-					throughput(w, devfd, 2, 1, 0, ops[w]);
+			tp[w][0][rep] = throughput(w, devfd, 1, 1, 0, ops[w],
+						   &tp_whole[w][0][rep]);
+			tp[w][1][rep] = throughput(w, devfd, 2, 1, 1, ops[w],
+						   &tp_whole[w][1][rep]);
+			if (w != TP_CPU)
+				tp[w][2][rep] = throughput(w, devfd, 2, 1, 0, ops[w],
+							   &tp_whole[w][2][rep]);
 		}
 	}
 
@@ -1229,6 +1322,10 @@ static void bench_npheap(void)
 			ratio[rep] = tp[w][1][rep] / tp[w][0][rep];
 		emit_ratio("npheap-ratio", "2-proc-distinct-ids/1-proc", work_name[w],
 			   OBJ_BYTES, ratio, opt_reps, false, w == TP_NPHEAP ? 1.8 : 0);
+		for (rep = 0; rep < opt_reps; rep++)
+			ratio[rep] = tp_whole[w][1][rep] / tp_whole[w][0][rep];
+		emit_ratio("npheap-ratio", "2-proc-distinct-ids/1-proc-whole-run",
+			   work_name[w], OBJ_BYTES, ratio, opt_reps, false, 0);
 		if (w == TP_CPU)
 			continue;
 		emit_samples("npheap-tp", "2-proc-same-id", work_name[w], OBJ_BYTES,
@@ -1337,6 +1434,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ipcbench msg|scale|mem|npheap [--reps R] [--sample-ms MS]\n"
+		"                [--window-ms MS] [--tp-window-ms MS]\n"
 		"                [--max-channels N] [--module PATH]\n"
 		"       ipcbench loop slot-pair|pipe-pair|mq-pair|dgram-pair|slot-write|\n"
 		"                slot-read|scale|scale-read|npheap-op|shm-op\n"
@@ -1361,6 +1459,10 @@ int main(int argc, char **argv)
 			opt_reps = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--sample-ms"))
 			opt_sample_ms = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--window-ms"))
+			opt_window_ms = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--tp-window-ms"))
+			opt_tp_window_ms = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--max-channels"))
 			opt_max_channels = strtoul(argv[++i], NULL, 0);
 		else if (!strcmp(argv[i], "--module"))
@@ -1373,6 +1475,7 @@ int main(int argc, char **argv)
 			usage();
 	}
 	if (opt_reps < 1 || opt_reps > MAX_REPS || opt_sample_ms <= 0 ||
+	    opt_window_ms <= 0 || opt_tp_window_ms <= 0 ||
 	    opt_max_channels < 1 || opt_max_channels > (1UL << 22) ||
 	    opt_size < 1 || opt_size > MSG_BUF || opt_seconds <= 0)
 		usage();

@@ -77,10 +77,23 @@ if [[ -x dsm/bench.sh ]]; then
     else
         dsm_status="dsm/bench.sh exited $?"
     fi
-    # Rows in our columns join bench.csv; anything else is shown as it is.
-    if [[ -f $out/dsm.csv ]] && [[ $(head -n1 "$out/dsm.csv") == "$(head -n1 "$csv")" ]]; then
-        tail -n +2 "$out/dsm.csv" >> "$csv"
-        rm "$out/dsm.csv"
+    # Its rows join bench.csv: as they are when in our columns, converted
+    # from its "metric,unit,median,min,max,ratio_to_<base>_median,ratio_min,
+    # ratio_max,runs" format; anything else is shown as it is (dsm.csv).
+    if [[ -f $out/dsm.csv ]]; then
+        dsm_header=$(head -n1 "$out/dsm.csv")
+        if [[ $dsm_header == "$(head -n1 "$csv")" ]]; then
+            tail -n +2 "$out/dsm.csv" >> "$csv"
+            mv "$out/dsm.csv" "$out/dsm-rows.csv"
+        elif [[ $dsm_header == metric,unit,median,min,max,ratio_to_*_median,ratio_min,ratio_max* ]]; then
+            base=${dsm_header#*ratio_to_}
+            base=${base%%_median*}
+            awk -F, -v base="$base" 'NR > 1 {
+                    printf "dsm,%s,dsm,,%s,%s,%s,%s,,\n", $1, $3, $4, $5, $2
+                    if ($1 != base) printf "dsm-ratio,%s/%s,dsm,,%s,%s,%s,x,,\n", $1, base, $6, $7, $8
+                }' "$out/dsm.csv" >> "$csv"
+            mv "$out/dsm.csv" "$out/dsm-rows.csv"
+        fi
     fi
 fi
 
