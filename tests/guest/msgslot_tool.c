@@ -12,9 +12,12 @@
  *   msgslot_tool slabstat                      "slab_kb sunreclaim_kb slabinfo_active_kb"
  *   msgslot_tool slabtop <n>                   the n slab caches with most active bytes
  *   msgslot_tool kmsg-errors                   text of every kernel log record at level <= err
+ *   msgslot_tool as-nobody <prog> [args]       exec prog as uid/gid 65534, no groups
  *   msgslot_tool strerrors                     every strerror() text, one per line
  */
 #define _GNU_SOURCE
+#include <grp.h>
+
 #include "tap.h"
 #include "msgslot_util.h"
 
@@ -302,6 +305,16 @@ int main(int argc, char **argv)
 		return slabtop(atoi(argv[2]));
 	if (strcmp(cmd, "kmsg-errors") == 0 && argc == 2)
 		return kmsg_errors();
+	if (strcmp(cmd, "as-nobody") == 0 && argc >= 3) {
+		/* busybox has no setpriv --reuid; this is the same thing */
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {
+			fprintf(stderr, "dropping to uid 65534: %s\n", tap_errno_name(errno));
+			return 126;
+		}
+		execv(argv[2], argv + 2);
+		fprintf(stderr, "exec %s: %s\n", argv[2], tap_errno_name(errno));
+		return 127;
+	}
 	if (strcmp(cmd, "strerrors") == 0 && argc == 2)
 		return strerrors();
 	return usage();

@@ -216,7 +216,7 @@ censor_form() {
 # The device is meant for unprivileged users (node mode 0666).
 unprivileged() {
     chmod 0666 /dev/slot1
-    as_nobody="setpriv --reuid=65534 --regid=65534 --clear-groups"
+    as_nobody="$TOOL as-nobody"
     : > "$work/empty"
     expect_ok "$work/empty" $as_nobody "$SENDER" /dev/slot1 20 "from nobody" || return 1
     want 'from nobody'
