@@ -84,6 +84,7 @@ struct dsm_page {
 	bool busy;           /* our REQ for this page is outstanding */
 	bool txn_done;
 	bool push_pending;
+	bool poisoned;       /* peer lost with the only copy: every access SIGBUSes */
 	uint16_t want;
 	uint32_t seq;
 	uint64_t hold_until; /* CLOCK_MONOTONIC ns */
@@ -640,13 +641,20 @@ static int pg_drop(struct dsm *d, size_t idx)
 	return -1;
 }
 
-/* An access that can never be satisfied (peer lost): SIGBUS to the thread. */
+/* An access that can never be satisfied (peer lost): SIGBUS.  Poisoning is
+ * exact.  The tgkill fallback (kernels before 6.6) can hit a thread whose
+ * event was stale, i.e. that already moved on; see README. */
 static void pg_unavailable(struct dsm *d, size_t idx, uint32_t tid, bool present)
 {
+	struct dsm_page *pg = &d->pages[idx];
+	if (pg->poisoned)
+		return; /* stale event: the poison already woke that thread */
 	if (!present && d->have_poison) {
 		struct uffdio_poison p = {.range = {.start = (uintptr_t)page_addr(d, idx), .len = d->page_size}};
-		if (ioctl(d->uffd, UFFDIO_POISON, &p) == 0)
-			return; /* wakes the thread, whose retry gets SIGBUS */
+		if (ioctl(d->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST) {
+			pg->poisoned = true; /* wakes the thread, whose retry gets SIGBUS */
+			return;
+		}
 	}
 	if (d->have_tid && tid)
 		syscall(SYS_tgkill, getpid(), (pid_t)tid, SIGBUS);
@@ -770,16 +778,18 @@ static int handle_grant(struct dsm *d, uint32_t idx, uint16_t flags, uint32_t se
 			pg->present = true;
 		} else if (!(pg->present && pg->state == ST_S && shared)) {
 			/* Present+S+shared: a PUSH raced our read; same bytes. */
+			char st = (char)pg->state;
 			pthread_mutex_unlock(&pg->lock);
-			protocol_error(d, "GRANT with data for page %u we hold in state %c", idx, pg->state);
+			protocol_error(d, "GRANT with data for page %u we hold in state %c", idx, st);
 			return -1;
 		}
 		atomic_fetch_add_explicit(&d->st_recv, 1, memory_order_relaxed);
 		pg->state = shared ? ST_S : ST_M;
 	} else {
 		if (shared || pg->state != ST_S) {
+			char st = (char)pg->state;
 			pthread_mutex_unlock(&pg->lock);
-			protocol_error(d, "GRANT without data for page %u in state %c", idx, pg->state);
+			protocol_error(d, "GRANT without data for page %u in state %c", idx, st);
 			return -1;
 		}
 		if (pg->present ? pg_protect(d, idx, false) < 0 : pg_install(d, idx, d->zero_page, false) < 0)
@@ -804,8 +814,9 @@ static int handle_push(struct dsm *d, uint32_t idx, uint32_t seq, const unsigned
 	struct dsm_page *pg = &d->pages[idx];
 	pthread_mutex_lock(&pg->lock);
 	if (pg->state != ST_I || pg->present) {
+		char st = (char)pg->state;
 		pthread_mutex_unlock(&pg->lock);
-		protocol_error(d, "PUSH of page %u, which we hold in state %c", idx, pg->state);
+		protocol_error(d, "PUSH of page %u, which we hold in state %c", idx, st);
 		return -1;
 	}
 	int rc = pg_install(d, idx, data, true);
@@ -986,36 +997,32 @@ static int transact(struct dsm *d, size_t idx, uint16_t want, enum dsm_fault_kin
 	return 0;
 }
 
-/* Peer left or lost.  Page lock held. */
+/* Peer left or lost.  Page lock held.  What this host holds becomes its
+ * private copy: readable, and writable on first store (S -> M).  A page whose
+ * only copy was on the peer is poisoned: exactly the threads that touch it get
+ * SIGBUS, now or later. */
 static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uint32_t tid)
 {
 	struct dsm_page *pg = &d->pages[idx];
-	if (atomic_load(&d->status) == DSM_PEER_LEFT && pg->state != ST_I) {
-		pg->state = ST_M;
-		if (pg->present)
-			wpf ? (void)pg_protect(d, idx, false) : pg_wake(d, idx);
-		else if (pg_install(d, idx, d->zero_page, false) == 0)
-			pg->present = true;
+	if (pg->state == ST_I || (pg->state == ST_M && !pg->present &&
+				  atomic_load(&d->status) == DSM_PEER_LOST)) {
+		if (wpf && !pg->present)
+			pg_wake(d, idx); /* stale WP event: the retry becomes a MISSING fault */
+		else
+			pg_unavailable(d, idx, tid, pg->present);
 		return;
 	}
-	/* Lost: what we hold stays readable; nothing can be made exclusive. */
-	if (pg->state == ST_M) {
-		if (!pg->present)
-			pg_unavailable(d, idx, tid, false);
-		else
-			wpf ? (void)pg_protect(d, idx, false) : pg_wake(d, idx);
-	} else if (pg->present) {
-		if (wpf || write)
-			pg_unavailable(d, idx, tid, true);
-		else
+	if (pg->present) {
+		if (wpf) {
+			pg->state = ST_M;
+			pg_protect(d, idx, false);
+		} else {
 			pg_wake(d, idx);
-	} else if (pg->state == ST_S && !write) {
-		if (pg_install(d, idx, d->zero_page, true) == 0)
-			pg->present = true;
-	} else if (wpf) {
-		pg_wake(d, idx); /* stale WP event for a dropped page: retry as MISSING */
-	} else {
-		pg_unavailable(d, idx, tid, false);
+		}
+	} else if (pg_install(d, idx, d->zero_page, !write) == 0) {
+		pg->present = true; /* never written by anyone: zeros */
+		if (write)
+			pg->state = ST_M;
 	}
 }
 
@@ -1689,7 +1696,9 @@ int dsm_close(dsm_t *d)
 		/* Hand everything we modified to the peer, then leave: the peer
 		 * becomes the only owner and loses nothing. */
 		rc = dsm_sync(d);
-		if (rc == 0) {
+		if (rc < 0 && atomic_load(&d->status) == DSM_PEER_LEFT)
+			rc = 0; /* both closed at once: nobody is left to hand pages to */
+		else if (rc == 0) {
 			atomic_store(&d->closing, true);
 			rc = send_msg(d, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
 			shutdown(d->sock, SHUT_WR);

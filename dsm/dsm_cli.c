@@ -268,8 +268,8 @@ int main(int argc, char **argv)
 			for (long i = from; i <= to; i++) {
 				fflush(stdout);
 				if (!store_page(region + (size_t)i * ps, s, len))
-					printf(" [!] Page %ld cannot be written: the peer is gone and this "
-					       "host does not hold it exclusively\n", i);
+					printf(" [!] Page %ld cannot be written: its only copy was on the "
+					       "lost peer\n", i);
 			}
 		}
 		for (long i = from; i <= to; i++) {

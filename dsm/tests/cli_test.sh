@@ -339,6 +339,7 @@ session_peer_kill() {
 	wait_text A "dsm: " 2 err
 	step A r -1
 	step A w 1 "new"
+	step A w 0 "lost"
 	finish A
 	check_transcript A "$(cat <<EOF
  > How many pages would you like to allocate (greater than 0)?
@@ -350,9 +351,10 @@ $C [!] Peer lost: <reason>
  > For which page? (0-1, or -1 for all):  [!] Page 0 is unavailable: its only copy was on the lost peer
  [*] Page 1:
 kept here
-$C > For which page? (0-1, or -1 for all): $M [!] Page 1 cannot be written: the peer is gone and this host does not hold it exclusively
- [*] Page 1:
-kept here
+$C > For which page? (0-1, or -1 for all): $M [*] Page 1:
+new
+$C > For which page? (0-1, or -1 for all): $M [!] Page 0 cannot be written: its only copy was on the lost peer
+ [!] Page 0 is unavailable: its only copy was on the lost peer
 $C
  [*] End of input; exiting
 
