@@ -184,12 +184,17 @@ static void remember(unsigned int minor, uint32_t channel, size_t len)
 	stored[nstored++] = (struct stored){ minor, channel, len };
 }
 
-/* The documented accounting: slab object size, header + length in 16s. */
-static unsigned long msg_charge(size_t len)
-{
-	unsigned long size = (17 + len + 15) / 16 * 16;
+/* Budget charge of a message of each length, measured by calibrate(). */
+static unsigned long charge_of[MSG_SLOT_MAX_LEN + 1];
 
-	return size < 32 ? 32 : size;
+static unsigned long stored_bytes(void)
+{
+	unsigned long used = 0;
+	size_t i;
+
+	for (i = 0; i < nstored; i++)
+		used += charge_of[stored[i].len];
+	return used;
 }
 
 static int open_slot(unsigned int minor)
@@ -227,6 +232,64 @@ static long read_channel(unsigned int minor, uint32_t channel, uint8_t *buf)
 	return ret;
 }
 
+static bool set_max_msg_bytes(unsigned long value)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%lu", value);
+	return write_file(PARAMS "max_msg_bytes", text);
+}
+
+/*
+ * Measure what the driver charges for a @len-byte message (a slab object
+ * size: a multiple of 16): with the limit at stored + 16k, the first k at
+ * which a write to a new channel succeeds.  Failed writes change nothing,
+ * so what is stored stays exactly known.
+ */
+static bool calibrate(char *why, size_t len)
+{
+	unsigned long used = stored_bytes(), saved, k;
+	uint8_t msg[MSG_SLOT_MAX_LEN];
+	uint32_t channel = 1000 + len;
+	int fd = slot_fd_on(12, channel);
+	ssize_t ret = -1;
+
+	TAP_CHECK(read_ulong(PARAMS "max_msg_bytes", &saved), "cannot read max_msg_bytes");
+	memset(msg, 'c', len);
+	for (k = 1; k <= 64 && ret < 0; k++) {
+		TAP_CHECK(set_max_msg_bytes(used + 16 * k), "cannot set max_msg_bytes");
+		ret = write(fd, msg, len);
+		TAP_CHECK(ret == (ssize_t)len || (ret == -1 && errno == ENOMEM),
+			  "calibrating %zu-byte messages: write returned %s", len,
+			  tap_got(ret, errno));
+	}
+	close(fd);
+	set_max_msg_bytes(saved);
+	TAP_CHECK(ret == (ssize_t)len, "a %zu-byte message does not fit in %lu bytes", len,
+		  16 * (k - 1));
+	charge_of[len] = 16 * (k - 1);
+	remember(12, channel, len);
+	return true;
+}
+
+/* Charges of every message length used below, on the freshly loaded module. */
+static bool test_calibrate(char *why)
+{
+	static const size_t lengths[] = { 1, 2, 3, 5, 20, 25, 77, 100, 120, 128 };
+	char list[256] = "";
+	size_t i;
+
+	TAP_CHECK(nstored == 0, "calibration must run first");
+	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
+		if (!calibrate(why, lengths[i]))
+			return false;
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), " %zu:%lu",
+			 lengths[i], charge_of[lengths[i]]);
+	}
+	tap_note("message charges (length:bytes):%s", list);
+	return true;
+}
+
 static void fill_message(uint8_t *buf, size_t len, unsigned int salt)
 {
 	size_t i;
@@ -236,11 +299,12 @@ static void fill_message(uint8_t *buf, size_t len, unsigned int salt)
 }
 
 /*
- * Overwrite a channel under injection: first with a fresh channel (no old
- * message), then one holding an old message; also through a censoring fd.
+ * Write @new_len bytes under injection, the same call for every N: to a
+ * fresh channel (no old message) or over an @old_len-byte old message;
+ * optionally through a censoring fd.
  */
 static bool run_write(char *why, unsigned int minor, uint32_t first_channel, bool censor,
-		      bool fresh_channel)
+		      bool fresh_channel, size_t old_len, size_t new_len)
 {
 	uint8_t old[MSG_SLOT_MAX_LEN], new[MSG_SLOT_MAX_LEN], got[MSG_SLOT_MAX_LEN];
 	unsigned int n;
@@ -248,7 +312,6 @@ static bool run_write(char *why, unsigned int minor, uint32_t first_channel, boo
 	points = injected_errors = 0;
 	for (n = 1; n <= MAX_NTH; n++) {
 		uint32_t channel = fresh_channel ? first_channel + n : first_channel;
-		size_t old_len = 0, new_len = 1 + (n * 37) % MSG_SLOT_MAX_LEN;
 		int fd = slot_fd_on(minor, channel);
 		bool injected;
 		ssize_t ret;
@@ -258,7 +321,6 @@ static bool run_write(char *why, unsigned int minor, uint32_t first_channel, boo
 		if (censor && ioctl(fd, MSG_SLOT_SET_CEN, 1))
 			TAP_FAIL("ioctl(MSG_SLOT_SET_CEN, 1): %s", strerror(errno));
 		if (!fresh_channel) {
-			old_len = 1 + (n * 53) % MSG_SLOT_MAX_LEN;
 			fill_message(old, old_len, n);
 			/* The old message goes in through a plain fd. */
 			int wfd = slot_fd_on(minor, channel);
@@ -323,23 +385,36 @@ static bool expect_module_failures(char *why)
 
 static bool test_write_fresh(char *why)
 {
-	return run_write(why, 7, 1000, false, true) && expect_module_failures(why);
+	return run_write(why, 7, 1000, false, true, 0, 77) && expect_module_failures(why);
 }
 
+/* 100 -> 20 bytes: another size class, so a new buffer is allocated. */
 static bool test_write_replace(char *why)
 {
-	return run_write(why, 7, 5, false, false) && expect_module_failures(why);
+	return run_write(why, 7, 5, false, false, 100, 20) && expect_module_failures(why);
 }
 
 static bool test_write_censored(char *why)
 {
-	return run_write(why, 8, 77777, true, false) && expect_module_failures(why);
+	return run_write(why, 8, 77777, true, false, 3, 128) && expect_module_failures(why);
+}
+
+/* 1 -> 5 bytes: the same charge (size class); overwritten in place or not. */
+static bool test_write_same_class(char *why)
+{
+	TAP_CHECK(charge_of[1] == charge_of[5], "1- and 5-byte messages differ in charge "
+		  "(%lu, %lu): no same-class overwrite to test", charge_of[1], charge_of[5]);
+	if (!run_write(why, 7, 6, false, false, 1, 5))
+		return false;
+	tap_note("[%s] %u fault points, %u clean ENOMEM failures", phase, points,
+		 injected_errors);
+	return true;
 }
 
 /* Page-allocation phase: writes must still succeed or fail cleanly. */
 static bool test_write_pages(char *why)
 {
-	if (!run_write(why, 9, 4242, false, false))
+	if (!run_write(why, 9, 4242, false, false, 5, 120))
 		return false;
 	tap_note("[%s] %u fault points, %u clean ENOMEM failures", phase, points,
 		 injected_errors);
@@ -421,21 +496,22 @@ static bool test_no_alloc_calls(char *why)
 	return true;
 }
 
-/* No charge leaked or lost: exactly one more 128-byte message fits. */
+/*
+ * No charge leaked or lost by any error path: with the limit at what the
+ * stored messages cost plus one 128-byte message, exactly that one more
+ * message fits.
+ */
 static bool test_msg_budget_exact(char *why)
 {
-	unsigned long used = 0, saved;
+	unsigned long used = stored_bytes(), saved;
 	char value[32];
 	uint8_t msg[MSG_SLOT_MAX_LEN];
-	size_t i;
 	int fd;
 	ssize_t ret;
 
-	for (i = 0; i < nstored; i++)
-		used += msg_charge(stored[i].len);
 	TAP_CHECK(read_ulong(PARAMS "max_msg_bytes", &saved), "cannot read max_msg_bytes");
-	snprintf(value, sizeof(value), "%lu", used + msg_charge(MSG_SLOT_MAX_LEN));
-	TAP_CHECK(write_file(PARAMS "max_msg_bytes", value), "cannot set max_msg_bytes");
+	TAP_CHECK(set_max_msg_bytes(used + charge_of[MSG_SLOT_MAX_LEN]),
+		  "cannot set max_msg_bytes");
 
 	fill_message(msg, sizeof(msg), 9);
 	fd = slot_fd_on(11, 1);
@@ -446,8 +522,9 @@ static bool test_msg_budget_exact(char *why)
 		close(fd);
 		snprintf(value, sizeof(value), "%lu", saved);
 		write_file(PARAMS "max_msg_bytes", value);
-		TAP_FAIL("with max_msg_bytes = %lu stored + 160, a 128-byte write returned %s: "
-			 "an error path leaked budget", used, tap_got(ret, err));
+		TAP_FAIL("with max_msg_bytes = %lu stored + %lu, a 128-byte write returned %s: "
+			 "an error path leaked budget", used, charge_of[MSG_SLOT_MAX_LEN],
+			 tap_got(ret, err));
 	}
 	close(fd);
 	fd = slot_fd_on(11, 2);
@@ -678,7 +755,7 @@ static bool test_heap_budget_exact(char *why)
 
 	TAP_CHECK(read_ulong(PARAMS "npheap_max_bytes", &saved),
 		  "cannot read npheap_max_bytes");
-	snprintf(value, sizeof(value), "%lu", heap_bytes + page_size);
+	snprintf(value, sizeof(value), "%lu", heap_bytes + (unsigned long)page_size);
 	TAP_CHECK(write_file(PARAMS "npheap_max_bytes", value), "cannot set npheap_max_bytes");
 	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, heap_fd,
 		 (off_t)(90000 * page_size));
@@ -725,10 +802,13 @@ int main(void)
 	}
 	have_npheap = stat("/dev/npheap", &st) == 0 && S_ISCHR(st.st_mode);
 
+	if (!tap_run("calibrate-message-charges", test_calibrate))
+		return 1;
 	set_phase("slab");
 	tap_run("slab-write-new-channel", test_write_fresh);
 	tap_run("slab-write-replace", test_write_replace);
 	tap_run("slab-write-censored", test_write_censored);
+	tap_run("slab-write-same-size-class", test_write_same_class);
 	tap_run("slab-open-new-slot", test_open_new_slot);
 	tap_run("slab-ioctl-read", test_no_alloc_calls);
 	if (have_npheap) {

@@ -484,7 +484,7 @@ static void apply_censor(uint8_t *buf, size_t len)
 
 static struct fd_entry *pick_fd(enum fd_kind kind)
 {
-	int candidates[MAX_FDS], n = 0, i;
+	int candidates[MAX_FDS] = { 0 }, n = 0, i;
 
 	for (i = 0; i < MAX_FDS; i++)
 		if (fds[i].used && fds[i].kind == kind)
@@ -890,7 +890,7 @@ static long heap_ioctl(int fd, unsigned long cmd, unsigned long id, int *err)
 
 static struct fd_entry *pick_heap_fd(int heap, bool writable)
 {
-	int candidates[MAX_FDS], n = 0, i;
+	int candidates[MAX_FDS] = { 0 }, n = 0, i;
 
 	for (i = 0; i < MAX_FDS; i++)
 		if (fds[i].used && fds[i].kind == FD_HEAP && fds[i].idx == heap &&
@@ -911,7 +911,7 @@ static struct mapping *free_map_slot(void)
 
 static struct mapping *pick_map(void)
 {
-	int candidates[MAX_MAPS], n = 0, i;
+	int candidates[MAX_MAPS] = { 0 }, n = 0, i;
 
 	for (i = 0; i < MAX_MAPS; i++)
 		if (maps[i].used)
