@@ -745,14 +745,22 @@ static int handle_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 	return rc;
 }
 
-static int try_deferred(struct dsm *d)
+/* Serves the deferred peer request if it may go now.  Otherwise *wait_ns is
+ * how long until it may (hold time), or UINT64_MAX when only a message can
+ * release it (our own conflicting request's GRANT).  Deciding and computing
+ * the wait under the same lock leaves no window for a missed expiry. */
+static int try_deferred(struct dsm *d, uint64_t *wait_ns)
 {
+	*wait_ns = UINT64_MAX;
 	if (!d->deferred.valid)
 		return 0;
 	struct dsm_page *pg = &d->pages[d->deferred.page];
 	int rc = 0;
 	pthread_mutex_lock(&pg->lock);
-	if (!must_defer(d, pg)) {
+	uint64_t now = now_ns();
+	if (now < pg->hold_until) {
+		*wait_ns = pg->hold_until - now;
+	} else if (!(pg->busy && d->role == DSM_ROLE_FIRST)) {
 		d->deferred.valid = false;
 		rc = serve_req(d, d->deferred.page, d->deferred.want, d->deferred.seq);
 	}
@@ -912,23 +920,20 @@ static void *net_main(void *arg)
 	struct dsm *d = arg;
 	struct pollfd pf[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->stop_efd, .events = POLLIN}};
 	for (;;) {
-		struct timespec ts, *tsp = NULL;
-		if (d->deferred.valid) {
-			uint64_t until = d->pages[d->deferred.page].hold_until, now = now_ns();
-			/* A conflict deferral ends with a GRANT we read here; the
-			 * hold deferral ends at a known time. */
-			ts = ns_to_ts(until > now ? until - now : 0);
-			if (until > now)
-				tsp = &ts;
-		}
-		int r = ppoll(pf, 2, tsp, NULL);
+		uint64_t wait_ns;
+		if (try_deferred(d, &wait_ns) < 0 || atomic_load(&d->status) != DSM_PEER_CONNECTED)
+			break;
+		struct timespec ts = ns_to_ts(wait_ns == UINT64_MAX ? 0 : wait_ns);
+		int r = ppoll(pf, 2, wait_ns == UINT64_MAX ? NULL : &ts, NULL);
 		if (r < 0 && errno != EINTR) {
 			fail_session(d, DSM_PEER_LOST, "internal: ppoll: %s", strerror(errno));
 			break;
 		}
+		if (r <= 0)
+			continue;
 		if (pf[1].revents)
 			break;
-		if (r > 0 && pf[0].revents) {
+		if (pf[0].revents) {
 			struct dsm_hdr h;
 			char why[200];
 			if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, UINT64_MAX, d->opt.io_timeout_ms, why,
@@ -944,10 +949,6 @@ static void *net_main(void *arg)
 			if (handle_msg(d, &h, d->rx_buf) < 0)
 				break;
 		}
-		if (try_deferred(d) < 0)
-			break;
-		if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
-			break;
 	}
 	pthread_mutex_lock(&d->lock);
 	d->net_exited = true;

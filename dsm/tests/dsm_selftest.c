@@ -593,10 +593,12 @@ static void run_workers(char *m, dsm_t *d, bool stop_after_loss)
 		pthread_join(th[t], NULL);
 }
 
+static unsigned g_hold_us = 20; /* short hold: pages change hands as often as possible */
+
 static void coherence_role(void)
 {
 	struct dsm_options o = test_opts();
-	o.hold_us = 20; /* short hold: pages change hands as often as possible */
+	o.hold_us = g_hold_us;
 	char *m;
 	dsm_t *d = pair_open(&o, CO_PAGES, NULL, &m);
 	barrier(1);
@@ -1446,7 +1448,7 @@ int main(int argc, char **argv)
 	if (g_ops < 1 || g_ops > CO_MAXOPS)
 		usage();
 	if (list) {
-		puts("msi-transitions\nsame-page-writers\ncoherence-random\nmap-noreplace\nsync-then-kill\n"
+		puts("msi-transitions\nsame-page-writers\ncoherence-random\ncoherence-short-hold\nmap-noreplace\nsync-then-kill\n"
 		     "peer-kill-second\npeer-kill-first\ngraceful-close\nfake-conformance-timeout");
 		for (size_t i = 0; i < sizeof fake_cases / sizeof fake_cases[0]; i++)
 			puts(fake_cases[i].name);
@@ -1469,6 +1471,11 @@ int main(int argc, char **argv)
 	run_test("msi-transitions", msi_first, msi_second, 30, NULL);
 	run_test("same-page-writers", same_page_role, same_page_role, 60, NULL);
 	run_test("coherence-random", coherence_role, coherence_role, 120, coherence_check);
+	/* Almost no hold: pages change hands on nearly every access, and
+	 * progress must not depend on the hold window. */
+	g_hold_us = 1;
+	run_test("coherence-short-hold", coherence_role, coherence_role, 120, coherence_check);
+	g_hold_us = 20;
 	run_test("map-noreplace", noreplace_first, noreplace_second, 30, NULL);
 	run_test("sync-then-kill", sync_kill_first, sync_kill_second, 30, NULL);
 	g_victim = 1;
