@@ -45,9 +45,12 @@
 #include <unistd.h>
 
 #define SUITE "npheap"
-#define TEST_DEADLINE_MS 60000
+/* Per test; generous because the debug kernel (KASAN, lockdep) under TCG is slow. */
+#define TEST_DEADLINE_MS 180000
 /* How long a process must stay blocked before we call it blocked (TCG is slow). */
 #define BLOCKED_MS 400
+/* Deadline for an event that must happen (a helper's step, a woken waiter). */
+#define WAIT_MS 60000
 
 static const char *dev_path;
 static size_t page;
@@ -341,7 +344,7 @@ static int t_persistence_across_process_exit(void)
 		strcpy(p + page, "left by a process that exited");
 		_exit(0);	/* no munmap, no close: exit does both */
 	}
-	CHECK(reap(pid, 10000) == 0, "writer process failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "writer process failed");
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	CHECK(npheap_getsize(fd, id_base) == (long)(3 * page), "getsize after the writer exited");
@@ -396,7 +399,7 @@ static int t_larger_mmap_old_mapping_still_valid(void)
 			    strcmp(p, "new mapping") == 0, "another process sees other data");
 		_exit(0);
 	}
-	CHECK(reap(pid, 10000) == 0, "child check failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child check failed");
 	return 0;
 }
 
@@ -451,7 +454,7 @@ static int t_mremap_beyond_object_refused_or_sigbus(void)
 		grown[2 * page] = 1;	/* beyond the 1-page object */
 		_exit(0);
 	}
-	int rc = reap(pid, 10000);
+	int rc = reap(pid, WAIT_MS);
 	CHECK(rc == 128 + SIGBUS, "touching past the object after mremap: %s %d, want SIGBUS",
 	      rc > 128 ? "signal" : "exit", rc > 128 ? rc - 128 : rc);
 	CHECK(npheap_getsize(fd, id_base) == (long)page, "the stray touch changed the object size");
@@ -509,7 +512,7 @@ static int t_large_id(void)
 
 static int t_many_objects(void)
 {
-	enum { COUNT = 2000 };
+	enum { COUNT = 1024 };
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	for (unsigned int i = 0; i < COUNT; i++) {
@@ -549,7 +552,7 @@ static int t_concurrent_create_same_id(void)
 		if (pids[i] == 0) {
 			int fd = open_heap();
 			CHILD_CHECK(fd >= 0, "open");
-			CHILD_CHECK(channel_recv(&go, 20000) == 'g', "no start signal");
+			CHILD_CHECK(channel_recv(&go, WAIT_MS) == 'g', "no start signal");
 			/* Everyone races to create the same id with a different size. */
 			size_t len = (size_t)(i + 1) * page;
 			uint32_t *p = map_id(fd, id_base, len);
@@ -562,7 +565,7 @@ static int t_concurrent_create_same_id(void)
 	for (int i = 0; i < PROCS; i++)
 		channel_send(&go, 'g');
 	for (int i = 0; i < PROCS; i++)
-		CHECK(reap(pids[i], 20000) == 0, "racing process %d failed", i);
+		CHECK(reap(pids[i], WAIT_MS) == 0, "racing process %d failed", i);
 
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
@@ -638,7 +641,7 @@ static int t_delete_while_mapped_keeps_old_mapping(void)
 		CHILD_CHECK(old != MAP_FAILED, "mmap");
 		memset(old, 0x77, 2 * page);
 		channel_send(&mapped, 'm');
-		CHILD_CHECK(channel_recv(&deleted, 20000) == 'd', "no delete signal");
+		CHILD_CHECK(channel_recv(&deleted, WAIT_MS) == 'd', "no delete signal");
 		CHILD_CHECK(all_bytes(old, 2 * page, 0x77),
 			    "a mapping of a deleted object lost its data");
 		/* Still writable memory, private to the holders of the old mapping now. */
@@ -646,7 +649,7 @@ static int t_delete_while_mapped_keeps_old_mapping(void)
 		CHILD_CHECK(all_bytes(old, 2 * page, 0x88),
 			    "a mapping of a deleted object is not writable");
 		channel_send(&checked, 'c');
-		CHILD_CHECK(channel_recv(&deleted, 20000) == 'n', "no second signal");
+		CHILD_CHECK(channel_recv(&deleted, WAIT_MS) == 'n', "no second signal");
 		/* The parent wrote 0x99 into the new object: the old pages must not see it. */
 		CHILD_CHECK(all_bytes(old, 2 * page, 0x88),
 			    "the old mapping shows the new object's data");
@@ -654,19 +657,19 @@ static int t_delete_while_mapped_keeps_old_mapping(void)
 	}
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
-	CHECK(channel_recv(&mapped, 20000) == 'm', "child did not map");
+	CHECK(channel_recv(&mapped, WAIT_MS) == 'm', "child did not map");
 	CHECK(npheap_lock(fd, id_base) == 0 && npheap_delete(fd, id_base) == 0 &&
 	      npheap_unlock(fd, id_base) == 0, "lock/delete/unlock: %s", strerror(errno));
 	CHECK(npheap_getsize(fd, id_base) == 0, "getsize after delete while mapped");
 	channel_send(&deleted, 'd');
-	CHECK(channel_recv(&checked, 20000) == 'c', "child check of the old mapping failed");
+	CHECK(channel_recv(&checked, WAIT_MS) == 'c', "child check of the old mapping failed");
 	unsigned char *fresh = map_id(fd, id_base, page);
 	CHECK(fresh != MAP_FAILED, "mmap after delete: %s", strerror(errno));
 	CHECK(all_bytes(fresh, page, 0), "new object after delete is not zero "
 	      "(shows the deleted object's pages)");
 	memset(fresh, 0x99, page);
 	channel_send(&deleted, 'n');
-	CHECK(reap(pid, 20000) == 0, "child failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
 	CHECK(all_bytes(fresh, page, 0x99), "the new object changed when the old mapping went away");
 	return 0;
 }
@@ -767,7 +770,7 @@ static int lock_blocks_until_unlock(bool share_fd)
 	CHECK(early == -1, "the other process got '%c' while the lock was held", early);
 	uint64_t unlocked_at = now_us();
 	CHECK(npheap_unlock(fd, id_base) == 0, "unlock: %s", strerror(errno));
-	int got = channel_recv(&report, 20000);
+	int got = channel_recv(&report, WAIT_MS);
 	CHECK(got == 'L', "the waiter did not get the lock after unlock (got %d)", got);
 	CHECK(when[0] >= unlocked_at, "the waiter's lock returned %lld us before the unlock",
 	      (long long)(unlocked_at - when[0]));
@@ -826,8 +829,8 @@ static int t_lock_waiter_eintr(void)
 			    "unlock after EINTR: rc %d %s, want EPERM", rc, strerror(errno));
 		_exit(0);
 	}
-	int rc = reap(pid, 20000);
-	CHECK(rc != -1, "the waiter was still blocked 20 s after SIGALRM: the signal did not "
+	int rc = reap(pid, WAIT_MS);
+	CHECK(rc != -1, "the waiter was still blocked 60 s after SIGALRM: the signal did not "
 	      "interrupt the lock");
 	CHECK(rc == 0, "waiter process: exit %d", rc);
 	CHECK(info[1] >= 400, "lock returned after %llu ms, before the signal",
@@ -856,7 +859,7 @@ static int t_unlock_foreign_process_eperm(void)
 			    rc, strerror(errno));
 		_exit(0);
 	}
-	CHECK(reap(pid, 10000) == 0, "child failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
 	/* The foreign unlock attempts left the lock held: a new waiter still blocks. */
 	struct channel report;
 	channel_open(&report);
@@ -864,7 +867,7 @@ static int t_unlock_foreign_process_eperm(void)
 	int early = channel_recv(&report, BLOCKED_MS);
 	CHECK(early == -1, "lock was free after a foreign unlock attempt (got '%c')", early);
 	CHECK(npheap_unlock(fd, id_base) == 0, "owner unlock: %s", strerror(errno));
-	CHECK(channel_recv(&report, 20000) == 'L', "waiter did not get the lock");
+	CHECK(channel_recv(&report, WAIT_MS) == 'L', "waiter did not get the lock");
 	kill(waiter, SIGKILL);
 	reap(waiter, 5000);
 	return 0;
@@ -1022,7 +1025,7 @@ static int t_different_ids_never_block_processes(void)
 		_exit(0);
 	}
 	/* The holder keeps its lock until the other process is done or the deadline. */
-	int rc = reap(pid, 20000);
+	int rc = reap(pid, WAIT_MS);
 	CHECK(rc == 0, "another process could not lock other ids while one is held (%s)",
 	      rc == -1 ? "blocked" : "failed");
 	CHECK(npheap_unlock(fd, id_base) == 0, "unlock");
@@ -1037,7 +1040,7 @@ static int t_different_ids_never_block_threads(void)
 	pthread_t t;
 	struct thread_arg a = { .fd = fd, .id = id_base + 1 };
 	CHECK(pthread_create(&t, NULL, thread_lock, &a) == 0, "pthread_create");
-	uint64_t deadline = now_ms() + 20000;
+	uint64_t deadline = now_ms() + WAIT_MS;
 	while (!a.done && now_ms() < deadline)
 		sleep_ms(5);
 	CHECK(a.done, "a thread locking id+1 blocked behind id held by another thread");
@@ -1054,14 +1057,14 @@ static int killed_holder(bool shared_fd)
 	channel_open(&holder_report);
 	channel_open(&waiter_report);
 	pid_t holder = spawn_locker(shared_fd ? fd : -1, id_base, &holder_report, NULL);
-	CHECK(channel_recv(&holder_report, 20000) == 'L', "holder did not lock");
+	CHECK(channel_recv(&holder_report, WAIT_MS) == 'L', "holder did not lock");
 	/* A waiter already blocked when the holder dies must be woken. */
 	pid_t waiter = spawn_locker(shared_fd ? fd : -1, id_base, &waiter_report, NULL);
 	int early = channel_recv(&waiter_report, BLOCKED_MS);
 	CHECK(early == -1, "waiter got '%c' while the holder was alive", early);
 	kill(holder, SIGKILL);
-	CHECK(reap(holder, 10000) == 128 + SIGKILL, "holder did not die of SIGKILL");
-	int got = channel_recv(&waiter_report, 20000);
+	CHECK(reap(holder, WAIT_MS) == 128 + SIGKILL, "holder did not die of SIGKILL");
+	int got = channel_recv(&waiter_report, WAIT_MS);
 	CHECK(got == 'L', "the id stayed locked after its holder was killed (waiter: %d)", got);
 	kill(waiter, SIGKILL);
 	reap(waiter, 5000);
@@ -1090,13 +1093,13 @@ static int t_exit_without_unlock_releases(void)
 			    npheap_lock(fd, id_base + 1) == 0, "child lock");
 		_exit(0);
 	}
-	CHECK(reap(pid, 10000) == 0, "child failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	struct channel report;
 	channel_open(&report);
 	pid_t locker = spawn_locker(-1, id_base + 1, &report, NULL);
-	CHECK(channel_recv(&report, 10000) == 'L', "a lock held at exit was not released");
+	CHECK(channel_recv(&report, WAIT_MS) == 'L', "a lock held at exit was not released");
 	kill(locker, SIGKILL);
 	reap(locker, 5000);
 	CHECK(npheap_lock(fd, id_base) == 0 && npheap_unlock(fd, id_base) == 0,
@@ -1136,7 +1139,7 @@ static int close_releases(enum close_action action)
 			pthread_join(t, NULL);
 		}
 		channel_send(&ready, 'r');
-		CHILD_CHECK(channel_recv(&finish, 30000) == 'f', "no finish signal");
+		CHILD_CHECK(channel_recv(&finish, WAIT_MS) == 'f', "no finish signal");
 		/* Released by the close: an unlock now is of an unheld lock. */
 		int fd = action == CLOSE_LOCK_FD ? b : a;
 		int rc = npheap_unlock(fd, id_base);
@@ -1145,18 +1148,18 @@ static int close_releases(enum close_action action)
 			    strerror(errno));
 		_exit(0);
 	}
-	CHECK(channel_recv(&ready, 20000) == 'r', "child did not lock/close");
+	CHECK(channel_recv(&ready, WAIT_MS) == 'r', "child did not lock/close");
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	struct channel report;
 	channel_open(&report);
 	pid_t locker = spawn_locker(-1, id_base, &report, NULL);
-	int got = channel_recv(&report, 10000);
+	int got = channel_recv(&report, WAIT_MS);
 	CHECK(got == 'L', "the lock is still held after its owner closed a heap fd");
 	kill(locker, SIGKILL);
 	reap(locker, 5000);
 	channel_send(&finish, 'f');
-	CHECK(reap(pid, 10000) == 0, "child failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
 	return 0;
 }
 
@@ -1189,7 +1192,7 @@ static int t_close_keeps_other_process_locks(void)
 		CHILD_CHECK(close(other) == 0, "close");
 		_exit(0);
 	}
-	CHECK(reap(pid, 10000) == 0, "child failed");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
 	struct channel report;
 	channel_open(&report);
 	pid_t waiter = spawn_locker(-1, id_base, &report, NULL);
@@ -1197,7 +1200,7 @@ static int t_close_keeps_other_process_locks(void)
 	CHECK(early == -1, "another process's close released this process's lock (got '%c')",
 	      early);
 	CHECK(npheap_unlock(fd, id_base) == 0, "the owner lost its lock: %s", strerror(errno));
-	CHECK(channel_recv(&report, 20000) == 'L', "waiter not woken");
+	CHECK(channel_recv(&report, WAIT_MS) == 'L', "waiter not woken");
 	kill(waiter, SIGKILL);
 	reap(waiter, 5000);
 	return 0;
@@ -1219,7 +1222,7 @@ static int t_lock_survives_delete(void)
 	int early = channel_recv(&report, BLOCKED_MS);
 	CHECK(early == -1, "delete dropped the id's lock (another process got '%c')", early);
 	CHECK(npheap_unlock(fd, id_base) == 0, "unlock after delete: %s", strerror(errno));
-	CHECK(channel_recv(&report, 20000) == 'L', "waiter not woken after unlock");
+	CHECK(channel_recv(&report, WAIT_MS) == 'L', "waiter not woken after unlock");
 	kill(waiter, SIGKILL);
 	reap(waiter, 5000);
 	return 0;
@@ -1574,20 +1577,20 @@ static int t_heaps_close_releases_only_that_heap(void)
 		CHILD_CHECK(npheap_lock(a, id_base) == 0, "lock");
 		CHILD_CHECK(close(b) == 0, "close");
 		channel_send(&ready, 'r');
-		CHILD_CHECK(channel_recv(&finish, 30000) == 'f', "no finish");
+		CHILD_CHECK(channel_recv(&finish, WAIT_MS) == 'f', "no finish");
 		CHILD_CHECK(npheap_unlock(a, id_base) == 0,
 			    "closing heap B's fd released a lock in heap A: %s", strerror(errno));
 		_exit(0);
 	}
-	CHECK(channel_recv(&ready, 20000) == 'r', "child not ready");
+	CHECK(channel_recv(&ready, WAIT_MS) == 'r', "child not ready");
 	struct channel report;
 	channel_open(&report);
 	pid_t waiter = spawn_locker(-1, id_base, &report, NULL);
 	int early = channel_recv(&report, BLOCKED_MS);
 	channel_send(&finish, 'f');
 	CHECK(early == -1, "closing heap B's fd released the lock in heap A");
-	CHECK(reap(pid, 10000) == 0, "child failed");
-	CHECK(channel_recv(&report, 20000) == 'L', "waiter not woken");
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
+	CHECK(channel_recv(&report, WAIT_MS) == 'L', "waiter not woken");
 	kill(waiter, SIGKILL);
 	reap(waiter, 5000);
 	return 0;
