@@ -1417,6 +1417,27 @@ static void bench_loop(const char *what)
 		scale.rng = 42;
 		populate(scale.fd, 1, opt_max_channels + 1, SCALE_MSG_SIZE);
 		loop_for(what, scale_run, &scale);
+	} else if (!strncmp(what, "npheap-2proc", 12) || !strcmp(what, "shm-2proc")) {
+		/* Two processes (vCPU 0 and 1) for opt_seconds; -same: one id. */
+		bool shm = !strcmp(what, "shm-2proc");
+		double whole, rate;
+		long ops;
+
+		heap.devfd = open("/dev/npheap", O_RDWR);
+		if (heap.devfd < 0)
+			die("/dev/npheap");
+		heap_create(heap.devfd, 1);
+		heap_create(heap.devfd, 2);
+		heap.id = 1;
+		heap.shm = shm;
+		ops = (long)(opt_seconds * 1e9 / heap_run(&heap, 50));
+		unpin();
+		if (getenv("IPCBENCH_READY_FILE"))
+			close(open(getenv("IPCBENCH_READY_FILE"), O_WRONLY | O_CREAT, 0600));
+		rate = throughput(shm ? TP_SHM : TP_NPHEAP, heap.devfd, 2, 1,
+				  strcmp(what, "npheap-2proc-same") ? 1 : 0, ops, &whole);
+		note("loop %s: %.0f ops/s in the best window, %.0f over the run",
+		     what, rate, whole);
 	} else if (!strcmp(what, "npheap-op") || !strcmp(what, "shm-op")) {
 		heap.devfd = open("/dev/npheap", O_RDWR);
 		if (heap.devfd < 0)
@@ -1437,7 +1458,8 @@ static void usage(void)
 		"                [--window-ms MS] [--tp-window-ms MS]\n"
 		"                [--max-channels N] [--module PATH]\n"
 		"       ipcbench loop slot-pair|pipe-pair|mq-pair|dgram-pair|slot-write|\n"
-		"                slot-read|scale|scale-read|npheap-op|shm-op\n"
+		"                slot-read|scale|scale-read|npheap-op|shm-op|\n"
+		"                npheap-2proc|npheap-2proc-same|shm-2proc\n"
 		"                [--size S] [--seconds T] [--max-channels N]\n");
 	exit(2);
 }

@@ -2,8 +2,9 @@
 # Inside the VM (entry started by bench/profile.sh): profiles each workload of
 # MSGSLOT_PROFILE ("workload args;workload args;..." for `ipcbench loop`) on a
 # freshly loaded module. perf samples cpu-clock (TCG has no PMU) of the
-# ipcbench process only, from the moment its setup (populating channels,
-# creating objects) is done, for MSGSLOT_PROFILE_SECONDS (default 6).
+# ipcbench process only (the whole system for *2proc* workloads), from the
+# moment its setup (populating channels, creating objects) is done, for
+# MSGSLOT_PROFILE_SECONDS (default 6).
 set -u
 IPCBENCH=/payload/build/bench/ipcbench
 P=/payload/build/bench/perf
@@ -27,8 +28,10 @@ echo "$MSGSLOT_PROFILE" | tr ';' '\n' | while read -r workload; do
     IPCBENCH_READY_FILE=/tmp/ready $IPCBENCH loop $workload --seconds $((SECONDS_PROFILED + 2)) &
     pid=$!
     while [ ! -e /tmp/ready ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    # Whole system (both vCPUs, idle included) for multi-process workloads.
+    case $workload in *2proc*) target=-a ;; *) target="-p $pid" ;; esac
     perf record -q -e cpu-clock -F 2000 ${MSGSLOT_PROFILE_CALLGRAPH:+-g} -o /tmp/perf.data \
-        -p "$pid" -- sleep "$SECONDS_PROFILED" 2>&1 | grep -v '^\[ perf record'
+        $target -- sleep "$SECONDS_PROFILED" 2>&1 | grep -v '^\[ perf record'
     wait "$pid"
     perf report -i /tmp/perf.data --stdio --no-children --sort sym \
         --percent-limit "${MSGSLOT_PROFILE_LIMIT:-0.05}" 2>/dev/null |
