@@ -409,18 +409,27 @@ static void tune_session_socket(int fd)
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 }
 
+static int listen_family(struct dsm *d, const char *host, const char *port, int family, char *err,
+			 size_t el);
+
 static int make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+	if (host)
+		return listen_family(d, host, port, AF_UNSPEC, err, el);
+	/* Dual stack: one IPv6 socket also takes IPv4; IPv4 alone if the host
+	 * has no IPv6. */
+	if (listen_family(d, NULL, port, AF_INET6, err, el) == 0)
+		return 0;
+	return listen_family(d, NULL, port, AF_INET, err, el);
+}
+
+static int listen_family(struct dsm *d, const char *host, const char *port, int family, char *err,
+			 size_t el)
+{
+	struct addrinfo hints = {.ai_family = family, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
-	if (!host) /* dual stack: one IPv6 socket also takes IPv4 */
-		hints.ai_family = AF_INET6;
 	int rc = getaddrinfo(host, port, &hints, &res);
-	if (rc != 0 && !host) {
-		hints.ai_family = AF_INET;
-		rc = getaddrinfo(host, port, &hints, &res);
-	}
 	if (rc != 0) {
 		snprintf(err, el, "cannot resolve listen address %s port %s: %s", host ? host : "*", port,
 			 gai_strerror(rc));
@@ -1578,7 +1587,6 @@ void *dsm_map(dsm_t *d, size_t npages, void *addr)
 	if (!r) {
 		set_err(d, "%s", err);
 		/* Leave nothing half set up: the handle stays valid for dsm_error/close. */
-		d->base = d->mapped ? d->base : NULL;
 		atomic_store(&d->status, DSM_PEER_LOST);
 		return NULL;
 	}
