@@ -40,7 +40,7 @@ awk -F, 'NR > 1 && $1 == "mem" && $3 == "Slab" && $2 ~ /-channels$/ {
             printf "\"%s B @ 2^{%d}\" %s %s\n", $4, log(c[1]) / log(2) + 0.5, $5, t }' \
     "$csv" > "$dat/mem.dat"
 # NP-Heap throughput ratios: "label distinct same" per workload.
-awk -F, 'NR > 1 && $1 == "npheap-ratio" && $2 ~ /proc/ {
+awk -F, 'NR > 1 && $1 == "npheap-ratio" && ($2 == "2-proc-distinct-ids/1-proc" || $2 == "2-proc-same-id/1-proc") {
             key = $3; if (!(key in seen)) { seen[key] = ++n; name[n] = key }
             if ($2 ~ /distinct/) d[key] = $5; else s[key] = $5 }
          END { for (i = 1; i <= n; i++) { k = name[i]; printf "%s %s %s\n", k, (k in d ? d[k] : 0), (k in s ? s[k] : 0) } }' \
@@ -95,8 +95,9 @@ set xlabel ""
 set ylabel "bytes per channel"
 plot "$dat/mem.dat" using 2:xtic(1) title "measured", "" using 3 title "target (size + 64)"
 
-set title "4. NP-Heap throughput, 2 processes / 1 process"
+set title "4. NP-Heap throughput, 2 processes / 1 process (best 10 ms windows)"
 set ylabel "ratio"
+set yrange [0:2.2]
 set arrow from graph 0, first 1.8 to graph 1, first 1.8 nohead dt 2 lc rgb "red"
 plot "$dat/tp.dat" using 2:xtic(1) title "distinct ids (target >= 1.8 for npheap)", "" using 3 title "same id"
 unset multiplot
