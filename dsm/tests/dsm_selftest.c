@@ -38,7 +38,7 @@ static const char *g_host = "127.0.0.1"; /* where SECOND finds FIRST */
 static const char *g_ns[2];
 static const char *g_prefix = "";
 static uint64_t g_seed;
-static int g_ops = 3000;
+static int g_ops = 5000;
 static int g_role; /* 0: FIRST process, 1: SECOND process */
 
 #define PAGE 4096u
