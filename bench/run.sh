@@ -6,7 +6,7 @@
 #   results/bench-<timestamp>/{table.txt,bench.csv,bench.png,console.log,guest.out}
 # plus the symlink results/latest. Prints the table.
 #
-# Knobs: BENCH_REPS (default 5), BENCH_SAMPLE_MS (150), BENCH_PARTS
+# Knobs: BENCH_REPS (default 7), BENCH_SAMPLE_MS (150), BENCH_PARTS
 # ("mem msg scale npheap"), BENCH_MAX_CHANNELS (1048576), BENCH_TIMEOUT
 # (seconds for the VM, default 900), BENCH_KERNEL (6.1).
 #
@@ -47,7 +47,7 @@ mkdir -p "$out"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$SECONDS
 
-export MSGSLOT_BENCH_REPS=${BENCH_REPS:-5}
+export MSGSLOT_BENCH_REPS=${BENCH_REPS:-7}
 export MSGSLOT_BENCH_SAMPLE_MS=${BENCH_SAMPLE_MS:-150}
 export MSGSLOT_BENCH_PARTS=${BENCH_PARTS:-mem msg scale npheap}
 export MSGSLOT_BENCH_MAX_CHANNELS=${BENCH_MAX_CHANNELS:-1048576}
