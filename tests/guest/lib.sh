@@ -49,6 +49,12 @@ check_output() {
     fi
 }
 
+# as_nobody <command...>: runs the command as uid/gid 65534 with the current
+# environment (busybox su: root needs no password; its setpriv cannot
+# change uids; "--" keeps su from taking the command's options as its own).
+# Exit status is the command's.
+as_nobody() { su -p -s /bin/sh -c 'exec "$@"' -- nobody as_nobody "$@"; }
+
 module_loaded() { grep -q '^message_slot ' /proc/modules; }
 
 # load_module [param=value...]: insmod with the given parameters.
