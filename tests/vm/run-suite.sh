@@ -13,6 +13,7 @@
 # Knobs: KERNELS="6.1 6.12" (subset of the Debian kernels), SUITES="10-msgslot"
 # (guest suites whose file name contains a word), MSGSLOT_SKIP_DEBUG=1,
 # MSGSLOT_SKIP_HOST=1, MSGSLOT_KERNEL_TIMEOUT (s per boot, default 1200),
+# MSGSLOT_DEBUG_KERNEL_TIMEOUT (s for the debug kernel's boot, default the same),
 # MSGSLOT_HOST_TIMEOUT (s per host suite, default 1200),
 # MSGSLOT_DEBUG_BUILD_TIMEOUT (s, default 3600).
 set -euo pipefail
@@ -26,6 +27,7 @@ mkdir -p "$LOG_DIR"
 KERNEL_TIMEOUT=${MSGSLOT_KERNEL_TIMEOUT:-1200}
 HOST_TIMEOUT=${MSGSLOT_HOST_TIMEOUT:-1200}
 DEBUG_BUILD_TIMEOUT=${MSGSLOT_DEBUG_BUILD_TIMEOUT:-3600}
+DEBUG_KERNEL_TIMEOUT=${MSGSLOT_DEBUG_KERNEL_TIMEOUT:-$KERNEL_TIMEOUT}
 
 passed=0
 failed=0
@@ -82,7 +84,7 @@ run_streamed() {
 
 # One VM boot with every guest suite, then the kernel log check.
 test_kernel() {
-    local name=$1 vmlinuz=$2 kdir=$3
+    local name=$1 vmlinuz=$2 kdir=$3 KERNEL_TIMEOUT=${4:-$KERNEL_TIMEOUT}
     local log=$LOG_DIR/$name.log start=$SECONDS before=$failed
     # timeout(1) makes its own process group, which run_streamed kills.
     run_streamed "$name" timeout -k 30 $((KERNEL_TIMEOUT + 60)) \
@@ -145,7 +147,7 @@ if [[ -f $TOP/tests/debug-kernel/build.sh && ${MSGSLOT_SKIP_DEBUG:-0} != 1 ]]; t
         fail debug debug-kernel-build "tests/debug-kernel/build.sh status $rc, last line '$(tail -n1 "$LOG_DIR/debug-kernel-build.out" 2>/dev/null)'"
         tail -n 40 "$LOG_DIR/debug-kernel-build.log" | sed 's/^/# [debug] | /'
     else
-        test_kernel "$name" "$vmlinuz" "$kdir"
+        test_kernel "$name" "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
     fi
 fi
 
