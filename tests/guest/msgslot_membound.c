@@ -2,18 +2,29 @@
 /*
  * msgslot_membound.c - the bound on kernel memory held by messages.
  *
- * Run with the module freshly loaded as `insmod message_slot.ko
- * max_msg_bytes=10240` (nothing else written yet).  Accounting per
- * params.md: a message costs its slab object size, 32 bytes for 1..15
- * bytes and 160 for 128 bytes; a replacement is charged the difference.
- * 10240 = 32 + 63 * 160 + 128, so the steps below land exactly on the
- * bound.  Steps build on each other; each prints its own line.
+ * Accounting (params.md): a message costs its slab object size, header +
+ * length rounded up to 16 bytes; a replacement is charged the difference;
+ * past max_msg_bytes a write fails with ENOMEM and changes nothing.
+ *
+ *   msgslot_membound probe <outfile> [debug]
+ *     module freshly loaded with max_msg_bytes=100000.  Measures what a
+ *     1-, 15- and 128-byte message costs (fill until ENOMEM; costs are
+ *     multiples of 16, so the count pins each down exactly) and checks
+ *     them: 32, 32 and 160 as params.md says, or, with "debug" (lockdep
+ *     makes every header bigger), plausible slab sizes.  Writes "c1 c128"
+ *     to outfile.
+ *   msgslot_membound run <c1> <c128>
+ *     module freshly loaded with max_msg_bytes = 64 * c128.  That is
+ *     c1 + 63 * c128 + (c128 - c1), so the steps below land exactly on
+ *     the bound (10240 with the production costs 32 and 160).
+ * Steps build on each other; each prints its own line.
  */
 #define _GNU_SOURCE
 #include "tap.h"
 #include "msgslot_util.h"
 
-#define BOUND 10240ULL
+#define PROBE_BOUND 100000ULL
+#define PROBE_SLOT 22
 #define SLOT 20
 #define OTHER_SLOT 21
 #define SMALL_CH 1000u   /* holds the 1-byte message */
@@ -21,6 +32,8 @@
 #define SPARE_CH 64u
 
 static int fd = -1;
+static unsigned long long c1 = 32, c128 = 160; /* costs of 1- and 128-byte messages */
+static unsigned long long bound;                /* 64 * c128 */
 
 /* Distinct 128-byte content per (channel, generation). */
 static void big_message(unsigned int ch, unsigned int gen, unsigned char *out)
@@ -94,12 +107,12 @@ static bool check_all(char *why)
 
 static bool t_param(char *why)
 {
-	unsigned long long bound;
+	unsigned long long value;
 
-	TAP_CHECK(slot_param_read("max_msg_bytes", &bound) == 0,
+	TAP_CHECK(slot_param_read("max_msg_bytes", &value) == 0,
 		  "cannot read " SLOT_PARAM_DIR "/max_msg_bytes: %s", tap_errno_name(errno));
-	TAP_CHECK(bound == BOUND, "max_msg_bytes is %llu, this test needs the module loaded with max_msg_bytes=%llu",
-		  bound, BOUND);
+	TAP_CHECK(value == bound, "max_msg_bytes is %llu, this test needs the module loaded with max_msg_bytes=%llu (64 * %llu)",
+		  value, bound, c128);
 	fd = slot_open(SLOT, O_RDWR);
 	TAP_CHECK(fd >= 0, "open slot %d: %s", SLOT, tap_errno_name(errno));
 	return true;
@@ -109,12 +122,12 @@ static bool t_fill_to_bound(char *why)
 {
 	unsigned int ch;
 
-	PUT_SMALL(SMALL_CH, 's', 0, "1-byte write on channel %u (32 of %llu used)", SMALL_CH, BOUND);
+	PUT_SMALL(SMALL_CH, 's', 0, "1-byte write on channel %u (%llu of %llu used)", SMALL_CH, c1, bound);
 	small_ch_expect.len = 1;
 	small_ch_expect.small = 's';
 	for (ch = 1; ch <= FULL_CHANNELS; ch++) {
 		PUT_BIG(ch, 0, 0, "128-byte write #%u (%llu of %llu bytes would be used)", ch,
-			32ULL + ch * 160ULL, BOUND);
+			c1 + ch * c128, bound);
 		expect[ch].len = 128;
 	}
 	return check_all(why);
@@ -122,16 +135,17 @@ static bool t_fill_to_bound(char *why)
 
 static bool t_enomem_new_channel(char *why)
 {
-	/* 10112 used, 128 left: a new 128-byte message costs 160. */
-	PUT_BIG(SPARE_CH, 0, ENOMEM, "128-byte write on new channel %u with 128 bytes left", SPARE_CH);
+	/* c128 - c1 left (128): a new 128-byte message costs c128 (160). */
+	PUT_BIG(SPARE_CH, 0, ENOMEM, "128-byte write (costs %llu) on new channel %u with %llu bytes left",
+		c128, SPARE_CH, c128 - c1);
 	return check_all(why); /* includes: channel 64 still unwritten */
 }
 
 static bool t_replace_charged_difference(char *why)
 {
-	/* 1 -> 128 bytes costs 160 - 32 = 128: exactly what is left. */
-	PUT_BIG(SMALL_CH, 1, 0, "growing channel %u from 1 to 128 bytes with 128 bytes left (only the difference may be charged)",
-		SMALL_CH);
+	/* 1 -> 128 bytes costs c128 - c1 (128): exactly what is left. */
+	PUT_BIG(SMALL_CH, 1, 0, "growing channel %u from 1 to 128 bytes with %llu bytes left (only the difference may be charged)",
+		SMALL_CH, c128 - c1);
 	small_ch_expect.len = 128;
 	small_ch_expect.gen = 1;
 	return check_all(why);
@@ -165,14 +179,16 @@ static bool t_equal_size_at_bound(char *why)
 
 static bool t_grow_fails_keeps_old(char *why)
 {
-	/* used 10112: +32 for a new 1-byte message leaves 96. */
-	PUT_SMALL(SPARE_CH, 'z', 0, "1-byte write on channel %u with 128 bytes left", SPARE_CH);
+	/* c128 - c1 left (128): a new 1-byte message leaves c128 - 2 * c1 (96). */
+	PUT_SMALL(SPARE_CH, 'z', 0, "1-byte write on channel %u with %llu bytes left", SPARE_CH,
+		  c128 - c1);
 	expect[SPARE_CH].len = 1;
 	expect[SPARE_CH].small = 'z';
-	/* growing channel 2 from 1 to 128 bytes needs 128 > 96 */
-	PUT_BIG(2, 3, ENOMEM, "growing channel 2 from 1 to 128 bytes with 96 bytes left");
-	PUT_BIG(SPARE_CH, 3, ENOMEM, "growing channel %u from 1 to 128 bytes with 96 bytes left",
-		SPARE_CH);
+	/* growing channel 2 from 1 to 128 bytes needs c128 - c1 > c128 - 2 * c1 */
+	PUT_BIG(2, 3, ENOMEM, "growing channel 2 from 1 to 128 bytes with %llu bytes left",
+		c128 - 2 * c1);
+	PUT_BIG(SPARE_CH, 3, ENOMEM, "growing channel %u from 1 to 128 bytes with %llu bytes left",
+		SPARE_CH, c128 - 2 * c1);
 	return check_all(why); /* channel 2 still 'y', channel 64 still 'z' */
 }
 
@@ -197,9 +213,9 @@ static bool t_lower_param(char *why)
 {
 	int other;
 
-	/* Usage is far above 10240 now: new messages must be refused. */
-	TAP_CHECK(slot_param_write("max_msg_bytes", BOUND) == 0,
-		  "writing %llu to " SLOT_PARAM_DIR "/max_msg_bytes: %s", BOUND,
+	/* Usage is far above the old bound now: new messages must be refused. */
+	TAP_CHECK(slot_param_write("max_msg_bytes", bound) == 0,
+		  "writing %llu to " SLOT_PARAM_DIR "/max_msg_bytes: %s", bound,
 		  tap_errno_name(errno));
 	other = slot_open_channel(OTHER_SLOT, 2);
 	TAP_CHECK(other >= 0, "open+ioctl slot %d: %s", OTHER_SLOT, tap_errno_name(errno));
@@ -209,7 +225,84 @@ static bool t_lower_param(char *why)
 	return check_all(why);
 }
 
-int main(void)
+/*
+ * Fill new channels of PROBE_SLOT with len-byte messages until ENOMEM, with
+ * max_msg_bytes raised to used + PROBE_BOUND; the count pins the cost down.
+ */
+static unsigned long long probe_used;
+static unsigned int probe_next_channel = 1;
+
+static bool probe_cost(size_t len, unsigned long long *cost, char *why)
+{
+	unsigned char msg[128];
+	unsigned long long count = 0, c, found = 0;
+	long n;
+
+	memset(msg, 'p', sizeof(msg));
+	TAP_CHECK(slot_param_write("max_msg_bytes", probe_used + PROBE_BOUND) == 0,
+		  "writing max_msg_bytes: %s", tap_errno_name(errno));
+	for (;;) {
+		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, probe_next_channel), 0, "ioctl %u",
+			   probe_next_channel);
+		errno = 0;
+		n = write(fd, msg, len);
+		if (n < 0 && errno == ENOMEM)
+			break;
+		TAP_CHECK(n == (long)len, "probe: %zu-byte write on channel %u: got %s", len,
+			  probe_next_channel, tap_got(n, errno));
+		probe_next_channel++;
+		count++;
+		TAP_CHECK(count <= PROBE_BOUND, "no ENOMEM after %llu %zu-byte messages with max_msg_bytes=%llu",
+			  count, len, probe_used + PROBE_BOUND);
+	}
+	/* floor(PROBE_BOUND / c) == count for exactly one multiple of 16 */
+	for (c = 16; c <= 4096; c += 16)
+		if (PROBE_BOUND / c == count)
+			found = found ? ~0ULL : c;
+	TAP_CHECK(found != 0 && found != ~0ULL,
+		  "%llu %zu-byte messages fit in %llu bytes: no single multiple of 16 is their cost",
+		  count, len, PROBE_BOUND);
+	*cost = found;
+	probe_used += count * found;
+	return true;
+}
+
+static bool debug_kernel;
+static const char *probe_out;
+
+static bool t_probe(char *why)
+{
+	unsigned long long value, c15;
+	FILE *out;
+
+	TAP_CHECK(slot_param_read("max_msg_bytes", &value) == 0,
+		  "cannot read " SLOT_PARAM_DIR "/max_msg_bytes: %s", tap_errno_name(errno));
+	TAP_CHECK(value == PROBE_BOUND, "max_msg_bytes is %llu after insmod max_msg_bytes=%llu",
+		  value, PROBE_BOUND);
+	fd = slot_open(PROBE_SLOT, O_RDWR);
+	TAP_CHECK(fd >= 0, "open slot %d: %s", PROBE_SLOT, tap_errno_name(errno));
+	if (!probe_cost(1, &c1, why) || !probe_cost(15, &c15, why) || !probe_cost(128, &c128, why))
+		return false;
+	tap_note("message costs: 1 byte %llu, 15 bytes %llu, 128 bytes %llu", c1, c15, c128);
+	out = fopen(probe_out, "w");
+	TAP_CHECK(out != NULL, "cannot write %s: %s", probe_out, tap_errno_name(errno));
+	fprintf(out, "%llu %llu\n", c1, c128);
+	fclose(out);
+	if (debug_kernel) {
+		/* header >= 17 bytes (rcu_head + length), costs rounded to 16 */
+		TAP_CHECK(c1 >= 32 && c15 >= c1 && c15 - c1 <= 16 && c128 >= 160 &&
+			  c128 - c1 >= 112 && c128 - c1 <= 128,
+			  "costs 1 byte %llu, 15 bytes %llu, 128 bytes %llu are not header + length rounded up to 16",
+			  c1, c15, c128);
+	} else {
+		TAP_CHECK(c1 == 32 && c15 == 32 && c128 == 160,
+			  "costs 1 byte %llu, 15 bytes %llu, 128 bytes %llu; params.md: 32, 32, 160",
+			  c1, c15, c128);
+	}
+	return true;
+}
+
+int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -227,6 +320,26 @@ int main(void)
 	};
 	size_t i;
 
+	if (argc >= 3 && argc <= 4 && strcmp(argv[1], "probe") == 0) {
+		probe_out = argv[2];
+		debug_kernel = argc == 4 && strcmp(argv[3], "debug") == 0;
+		tap_run(debug_kernel ? "membound_message_costs_debug_kernel" :
+				       "membound_message_costs_32_32_160", t_probe);
+		if (fd >= 0)
+			close(fd);
+		return tap_exit_code();
+	}
+	if (argc != 4 || strcmp(argv[1], "run") != 0) {
+		fprintf(stderr, "usage: %s probe <outfile> [debug] | run <c1> <c128>\n", argv[0]);
+		return 2;
+	}
+	c1 = strtoull(argv[2], NULL, 10);
+	c128 = strtoull(argv[3], NULL, 10);
+	if (c1 < 16 || c128 < 2 * c1) {
+		fprintf(stderr, "%s: implausible costs %llu %llu\n", argv[0], c1, c128);
+		return 2;
+	}
+	bound = 64 * c128;
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (!tap_run(steps[i].name, steps[i].fn) && i == 0) {
 			/* without the right bound the other steps mean nothing */

@@ -224,11 +224,29 @@ param_permissions() {
     unload
 }
 
+# The memory bound: first measure what messages cost (and check that against
+# params.md), then reload with max_msg_bytes = 64 x the cost of a 128-byte
+# message (10240) and walk up to the bound and past it.
 membound() {
-    load max_msg_bytes=10240 || return 1
+    load max_msg_bytes=100000 || { not_ok membound_insmod "$REASON"; return; }
+    if is_debug_kernel; then
+        run_program msgslot_membound probe "$work/costs" debug
+    else
+        run_program msgslot_membound probe "$work/costs"
+    fi
+    unload || { not_ok membound_rmmod "$REASON"; return; }
+    read -r cost1 cost128 < "$work/costs" 2>/dev/null ||
+        { not_ok membound_run "the probe measured no costs"; return; }
+    bound=$((64 * cost128))
+    load max_msg_bytes=$bound || { not_ok membound_insmod "$REASON"; return; }
     value=$(cat "$PARAMS/max_msg_bytes")
-    [ "$value" = 10240 ] || { REASON="max_msg_bytes reads '$value' after insmod max_msg_bytes=10240"; return 1; }
-    return 0
+    if [ "$value" = "$bound" ]; then
+        ok membound_insmod_param
+    else
+        not_ok membound_insmod_param "max_msg_bytes reads '$value' after insmod max_msg_bytes=$bound"
+    fi
+    run_program msgslot_membound run "$cost1" "$cost128"
+    unload || not_ok membound_rmmod "$REASON"
 }
 
 censor_period_4() {
@@ -290,13 +308,7 @@ t reload_starts_empty reload_starts_empty
 t memory_returns_to_baseline memory_baseline
 t open_close_frees_per_file_state open_close_frees_state
 t param_permissions param_permissions
-if membound; then
-    ok membound_insmod
-    run_program msgslot_membound
-    unload || not_ok membound_rmmod "$REASON"
-else
-    not_ok membound_insmod "$REASON"
-fi
+membound
 t censor_period_4 censor_period_4
 t censor_period_1_and_128 censor_period_1_and_128
 t censor_period_invalid_refused bad_censor_period
