@@ -339,6 +339,13 @@ static bool t_write_bad_buffers(char *why)
 	EXPECT_MESSAGE(fd, old, old_len, "old message after a 127/128-mapped write");
 	EXPECT_ERRNO(raw_write(fd, prot_none, 10), EINVAL, "write(PROT_NONE page, 10)");
 	EXPECT_MESSAGE(fd, old, old_len, "old message after write(PROT_NONE)");
+	/* Same length as the old message: a driver that overwrites same-sized
+	 * messages in place must still not touch it on a fault. */
+	EXPECT_ERRNO(raw_write(fd, h.page + page_size - old_len / 2, old_len), EINVAL,
+		     "write of %zu bytes (the old length), half mapped", old_len);
+	EXPECT_MESSAGE(fd, old, old_len, "old message after a same-length half-mapped write");
+	EXPECT_ERRNO(raw_write(fd, NULL, old_len), EINVAL, "write(NULL, %zu)", old_len);
+	EXPECT_MESSAGE(fd, old, old_len, "old message after a same-length write(NULL)");
 	/* The last mapped bytes themselves are a valid buffer. */
 	EXPECT_RET(write(fd, h.page + page_size - 10, 10), 10,
 		   "write of the last 10 mapped bytes");

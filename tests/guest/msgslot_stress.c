@@ -156,7 +156,12 @@ static bool run_workers(void (*fn)(int worker), char *why)
 /* ---- phase 1: eight processes on one channel -------------------------- */
 
 #define SHARED_SLOT 10
-#define SHARED_CHANNEL 1u
+
+/* Phase 1a: random lengths on channel 1; 1b: always 128 bytes on channel 2,
+ * so every write after the first replaces a same-sized message (a driver
+ * may overwrite it in place, which readers must never see half done). */
+static unsigned int shared_channel = 1;
+static size_t fixed_len;
 
 static void one_channel_worker(int worker)
 {
@@ -166,7 +171,7 @@ static void one_channel_worker(int worker)
 	bool writer = worker % 2 == 0; /* half write+read, half only read */
 	double deadline = now_seconds() + duration;
 	char why[TAP_WHY_LEN];
-	int fd = slot_open_channel(SHARED_SLOT, SHARED_CHANNEL);
+	int fd = slot_open_channel(SHARED_SLOT, shared_channel);
 
 	if (fd < 0)
 		WORKER_FAIL(res, "open+ioctl: %s", tap_errno_name(errno));
@@ -175,7 +180,7 @@ static void one_channel_worker(int worker)
 
 		for (round = 0; round < 64; round++) {
 			if (writer) {
-				size_t len = 1 + xorshift32(&rng) % MAX_MSG;
+				size_t len = fixed_len ? fixed_len : 1 + xorshift32(&rng) % MAX_MSG;
 				uint32_t seed = ((uint32_t)worker << 24) | (++seq & 0xFFFFFF);
 				long n;
 
@@ -201,8 +206,8 @@ static void one_channel_worker(int worker)
 static bool t_one_channel(char *why)
 {
 	unsigned char msg[MAX_MSG];
-	size_t len = make_message(0xABCDEF01u, 100, msg);
-	int fd = slot_open_channel(SHARED_SLOT, SHARED_CHANNEL);
+	size_t len = make_message(0xABCDEF01u, fixed_len ? fixed_len : 100, msg);
+	int fd = slot_open_channel(SHARED_SLOT, shared_channel);
 
 	TAP_CHECK(fd >= 0, "open+ioctl: %s", tap_errno_name(errno));
 	EXPECT_RET(write(fd, msg, len), (long)len, "initial write");
@@ -436,6 +441,9 @@ int main(void)
 		return 2;
 	}
 	tap_run("concurrent_8_procs_one_channel_no_torn_reads", t_one_channel);
+	shared_channel = 2;
+	fixed_len = MAX_MSG;
+	tap_run("concurrent_8_procs_same_length_no_torn_reads", t_one_channel);
 	tap_run("concurrent_writers_channels_and_slots", t_private_channels);
 	tap_run("concurrent_threads_shared_fd_open_close", t_threads);
 	return tap_exit_code();
