@@ -27,10 +27,12 @@ for part in $PARTS; do
     echo "bench: part $part" >&2
     if [ "$part" = mem ]; then
         # mem loads and unloads the module itself: it measures both.
+        # shellcheck disable=SC2086 # OPTS is a list of options
         $IPCBENCH mem --module "$MODULE" $OPTS
         rc=$?
     else
         insmod "$MODULE" || { echo "BENCHERR,$part,insmod failed"; failed=1; continue; }
+        # shellcheck disable=SC2086 # OPTS is a list of options
         $IPCBENCH "$part" $OPTS
         rc=$?
         rmmod message_slot || { echo "BENCHERR,$part,rmmod failed"; failed=1; }

@@ -24,12 +24,13 @@ echo "$MSGSLOT_PROFILE" | tr ';' '\n' | while read -r workload; do
     insmod "$MODULE" || exit 1
     echo "=== profile: ipcbench loop $workload"
     rm -f /tmp/ready
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # the workload is a command line
     IPCBENCH_READY_FILE=/tmp/ready $IPCBENCH loop $workload --seconds $((SECONDS_PROFILED + 2)) &
     pid=$!
     while [ ! -e /tmp/ready ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
     # Whole system (both vCPUs, idle included) for multi-process workloads.
     case $workload in *2proc*) target=-a ;; *) target="-p $pid" ;; esac
+    # shellcheck disable=SC2086 # target is one or two words
     perf record -q -e cpu-clock -F 2000 ${MSGSLOT_PROFILE_CALLGRAPH:+-g} -o /tmp/perf.data \
         $target -- sleep "$SECONDS_PROFILED" 2>&1 | grep -v '^\[ perf record'
     wait "$pid"

@@ -19,7 +19,10 @@ if ! command -v perf > /dev/null; then
 fi
 perf_bin=$(command -v perf)
 # Debian diverts /usr/bin/perf to a version wrapper when it is a script.
-[[ $(head -c2 "$perf_bin") == '#!' ]] && perf_bin=$(ls /usr/bin/perf_* | sort -V | tail -n1)
+if [[ $(head -c2 "$perf_bin") == '#!' ]]; then
+    versioned=(/usr/bin/perf_*)
+    perf_bin=$(printf '%s\n' "${versioned[@]}" | sort -V | tail -n1)
+fi
 
 mkdir -p build/bench/perf/lib
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -static -I"$TOP" -I"$TOP/npheap_shim" \
