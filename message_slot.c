@@ -8,7 +8,7 @@
  * message under RCU and a seqcount, without taking any lock, and always see
  * a whole message: a write either overwrites a buffer of the same size class
  * inside a seqcount write section or publishes a new buffer and frees the
- * old one after a grace period.
+ * old one, never written again, after a grace period.
  *
  * NP-Heap (minors NPHEAP_MINOR_BASE ..): kernel-held objects of zeroed,
  * refcounted pages that processes mmap by id, plus per-id locks that
@@ -98,13 +98,13 @@ static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
 
 /*
  * A channel's message.  A write of the same size class overwrites it in
- * place inside a @seq write section (under the slot's xa_lock); any other
- * write publishes a new buffer and frees this one after an RCU grace period.
- * Readers copy it under RCU and retry while @seq says a write overlapped.
+ * place inside a write section of its slot's seqcount for the channel; any
+ * other write publishes a new buffer and frees this one after an RCU grace
+ * period.  The header stays at 17 bytes so that 1..15-byte messages fit the
+ * 32-byte objects and 128-byte ones the 160-byte objects.
  */
 struct msgslot_msg {
 	struct rcu_head rcu;
-	seqcount_spinlock_t seq;
 	u8 len;
 	u8 data[];
 };
@@ -134,14 +134,12 @@ static long msg_charge(const struct msgslot_msg *msg)
 	return msg ? MSG_OBJ_MIN + msg_cache_index(msg->len) * MSG_OBJ_STEP : 0;
 }
 
-static struct msgslot_msg *msg_alloc(struct xarray *channels, const u8 *text,
-				     size_t len)
+static struct msgslot_msg *msg_alloc(const u8 *text, size_t len)
 {
 	struct msgslot_msg *msg;
 
 	msg = kmem_cache_alloc(msg_caches[msg_cache_index(len)], GFP_KERNEL);
 	if (msg) {
-		seqcount_spinlock_init(&msg->seq, &channels->xa_lock);
 		msg->len = len;
 		memcpy(msg->data, text, len);
 	}
@@ -162,12 +160,21 @@ static void msg_free_rcu(struct rcu_head *head)
  * One slot per minor, created on first open and kept until unload.
  * channels: channel id -> struct msgslot_msg.  Its xa_lock serialises
  * writers of the slot for the few instructions of a publish (an in-place
- * copy of at most 128 bytes, or a budget check + store); readers take only
- * rcu_read_lock() and the message's seqcount.
+ * copy of at most 128 bytes, or a budget check + store).  Readers take only
+ * rcu_read_lock() and retry while seq[channel % MSGSLOT_SEQS] (written under
+ * that xa_lock) says an in-place write overlapped their copy.
  */
+#define MSGSLOT_SEQS	32
+
 struct msgslot {
 	struct xarray channels;
+	seqcount_spinlock_t seq[MSGSLOT_SEQS];
 };
+
+static seqcount_spinlock_t *msgslot_seq(struct msgslot *slot, u32 channel)
+{
+	return &slot->seq[channel % MSGSLOT_SEQS];
+}
 
 /* minor -> struct msgslot; entries are only added, until unload. */
 static DEFINE_XARRAY(msgslots);
@@ -182,6 +189,7 @@ struct msgslot_file {
 static struct msgslot *msgslot_get(unsigned int minor)
 {
 	struct msgslot *slot, *prev;
+	unsigned int i;
 
 	slot = xa_load(&msgslots, minor);
 	if (slot)
@@ -191,6 +199,8 @@ static struct msgslot *msgslot_get(unsigned int minor)
 	if (!slot)
 		return ERR_PTR(-ENOMEM);
 	xa_init_flags(&slot->channels, XA_FLAGS_ACCOUNT);
+	for (i = 0; i < MSGSLOT_SEQS; i++)
+		seqcount_spinlock_init(&slot->seq[i], &slot->channels.xa_lock);
 
 	prev = xa_cmpxchg(&msgslots, minor, NULL, slot, GFP_KERNEL);
 	if (prev) {
@@ -280,14 +290,15 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 	rcu_read_lock();
 	msg = xa_load(&mf->slot->channels, channel);
 	if (msg) {
-		unsigned int seq;
+		seqcount_spinlock_t *seq = msgslot_seq(mf->slot, channel);
+		unsigned int start;
 
 		do {
-			seq = read_seqcount_begin(&msg->seq);
+			start = read_seqcount_begin(seq);
 			len = READ_ONCE(msg->len);
 			if (len <= count)
 				memcpy(copy, msg->data, len);
-		} while (read_seqcount_retry(&msg->seq, seq));
+		} while (read_seqcount_retry(seq, start));
 	}
 	rcu_read_unlock();
 
@@ -315,16 +326,18 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 	xa_lock(&slot->channels);
 	old = xa_load(&slot->channels, channel);
 	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
-		write_seqcount_begin(&old->seq);
+		seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
+
+		write_seqcount_begin(seq);
 		old->len = len;
 		memcpy(old->data, text, len);
-		write_seqcount_end(&old->seq);
+		write_seqcount_end(seq);
 		xa_unlock(&slot->channels);
 		return 0;
 	}
 	xa_unlock(&slot->channels);
 
-	msg = msg_alloc(&slot->channels, text, len);
+	msg = msg_alloc(text, len);
 	if (!msg)
 		return -ENOMEM;
 
