@@ -84,6 +84,13 @@ struct child_report {
 	uint64_t obj_size[NHEAPS][NPRIV_OBJ];
 	uint64_t obj_hash[NHEAPS][NPRIV_OBJ];
 	bool finished;
+	char current[256];	/* the operation in progress, for hang reports */
+	/*
+	 * Children print nothing themselves: their lines wait here for the
+	 * parent, so a child stuck in the kernel holds no pipe to the suite.
+	 */
+	unsigned int nlines;
+	char lines[MAX_VIOLATIONS + 1][700];
 };
 
 static struct {
@@ -108,7 +115,8 @@ static int me;			/* child index */
 static uint64_t child_seed;
 static uint64_t op_no;		/* top-level operation number, for replay */
 static struct child_report *my_report;
-static char opdesc[256];	/* what the current operation is doing */
+/* What the current operation is doing (shared: the parent names hangs). */
+#define opdesc (my_report->current)
 
 static void out_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out_line(const char *fmt, ...)
@@ -125,9 +133,37 @@ static void out_line(const char *fmt, ...)
 	if (n > (int)sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	/* One write per line: processes share stdout and must not interleave. */
+	if (my_report) {	/* a child */
+		if (my_report->nlines < MAX_VIOLATIONS + 1)
+			memcpy(my_report->lines[my_report->nlines++], line,
+			       (size_t)n < sizeof(my_report->lines[0]) ? (size_t)n :
+			       sizeof(my_report->lines[0]));
+		return;
+	}
 	if (write(STDOUT_FILENO, line, n) < 0)
-		_exit(3);
+		exit(3);
+}
+
+/* A child cannot go on (no memory, no fork): log why and leave unfinished. */
+static void child_fatal(const char *what) __attribute__((noreturn));
+static void child_fatal(const char *what)
+{
+	out_line("# fuzz: proc %d: %s: %s", me, what, strerror(errno));
+	_exit(2);
+}
+
+/* The parent prints what a child logged. */
+static void print_child_lines(const struct child_report *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < r->nlines; i++) {
+		const char *line = r->lines[i];
+		size_t len = strnlen(line, sizeof(r->lines[0]));
+
+		if (write(STDOUT_FILENO, line, len) < 0)
+			exit(3);
+	}
 }
 
 static void violation(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -279,15 +315,13 @@ static void arena_init(void)
 	arena = mmap(NULL, 5 * pg, PROT_READ | PROT_WRITE,
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (arena == MAP_FAILED) {
-		perror("fuzz: mmap arena");
-		exit(2);
+		child_fatal("mmap arena");
 	}
 	memset(arena + 3 * pg, 'R', pg);
 	if (mprotect(arena + 2 * pg, pg, PROT_NONE) ||
 	    mprotect(arena + 3 * pg, pg, PROT_READ) ||
 	    mprotect(arena + 4 * pg, pg, PROT_NONE)) {
-		perror("fuzz: mprotect arena");
-		exit(2);
+		child_fatal("mprotect arena");
 	}
 }
 
@@ -1009,8 +1043,7 @@ static void op_heap_mmap(void)
 		uint8_t *grown = realloc(o->bytes, maplen);
 
 		if (!grown) {
-			perror("fuzz: realloc");
-			_exit(2);
+			child_fatal("realloc");
 		}
 		memset(grown + o->size, 0, maplen - o->size);
 		o->bytes = grown;
@@ -1099,8 +1132,7 @@ static void op_heap_delete(void)
 		if (!ghost) {
 			ghost = calloc(1, sizeof(*ghost));
 			if (!ghost) {
-				perror("fuzz: calloc");
-				_exit(2);
+				child_fatal("calloc");
 			}
 			ghost->bytes = o->bytes;	/* the model bytes move over */
 			o->bytes = NULL;
@@ -1351,13 +1383,11 @@ static void op_heap_lock_holder(bool interrupt)
 	if (!e || objs[heap][key].locked)
 		return;
 	if (pipe(pipefd)) {
-		perror("fuzz: pipe");
-		_exit(2);
+		child_fatal("pipe");
 	}
 	pid = fork();
 	if (pid < 0) {
-		perror("fuzz: fork");
-		_exit(2);
+		child_fatal("fork");
 	}
 	if (pid == 0) {
 		struct npheap_cmd c = { .offset = id * cfg.page };
@@ -1540,6 +1570,11 @@ static void child_main(int index, uint64_t ops, double deadline)
 
 	me = index;
 	my_report = &reports[index];
+	/* Nothing of the suite's output stays open in a child (see lines[]). */
+	i = open("/dev/null", O_RDWR);
+	if (i < 0 || dup2(i, STDOUT_FILENO) < 0 || dup2(i, STDERR_FILENO) < 0)
+		_exit(2);
+	close(i);
 	child_seed = mix64(cfg.seed ^ (0x9e3779b97f4a7c15ULL * (index + 1)));
 	rng_state = child_seed;
 	arena_init();
@@ -1739,14 +1774,11 @@ static void final_check_heaps(void)
 	}
 }
 
-static pid_t children[MAX_PROCS];
-static volatile sig_atomic_t parent_timed_out;
+#define STALL_SECONDS	60
 
-static void on_parent_alarm(int sig)
-{
-	(void)sig;
-	parent_timed_out = 1;
-}
+static pid_t children[MAX_PROCS];
+static uint64_t last_calls[MAX_PROCS];
+static double last_progress[MAX_PROCS];
 
 static void usage(void)
 {
@@ -1769,12 +1801,11 @@ static uint64_t parse_u64(const char *s)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = { .sa_handler = on_parent_alarm };
 	uint64_t total_ops = 0, total_calls = 0, child_violations = 0;
 	char label[64], why[300] = "";
 	double start, deadline, elapsed;
 	int i, status, running;
-	bool failed = false;
+	bool failed = false, hung = false;
 
 	cfg.seed = 1;
 	cfg.ops = 100000;
@@ -1833,27 +1864,52 @@ int main(int argc, char **argv)
 			child_main(i, share, deadline);
 	}
 
-	/* Hard stop: a deadlocked driver must not hang the suite. */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
-	alarm(cfg.seconds + 60);
+	/*
+	 * Supervise: a process whose calls stop advancing for STALL_SECONDS
+	 * is stuck in the driver (a lost wake-up, a lock never released).
+	 * Report where, kill everyone and stop waiting: a task stuck in an
+	 * uninterruptible wait cannot be reaped.
+	 */
+	for (i = 0; i < cfg.procs; i++) {
+		last_calls[i] = 0;
+		last_progress[i] = start;
+	}
 	for (running = cfg.procs; running > 0;) {
-		pid_t pid = waitpid(-1, &status, 0);
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		double now = now_seconds();
+		int stuck = -1;
 
-		if (pid < 0 && errno == EINTR && parent_timed_out) {
-			out_line("# fuzz: processes still running %d s after the deadline: "
-				 "killing them (hang in the driver?)", 60);
+		if (pid < 0)
+			break;
+		if (pid == 0) {
+			for (i = 0; i < cfg.procs; i++) {
+				if (!children[i])
+					continue;
+				if (reports[i].calls != last_calls[i]) {
+					last_calls[i] = reports[i].calls;
+					last_progress[i] = now;
+				} else if (now - last_progress[i] > STALL_SECONDS && stuck < 0) {
+					stuck = i;
+				}
+			}
+			if (stuck < 0 && now < deadline + STALL_SECONDS) {
+				usleep(200 * 1000);
+				continue;
+			}
+			for (i = 0; stuck < 0 && i < cfg.procs; i++)
+				if (children[i])
+					stuck = i;
+			out_line("# fuzz: proc %d made no progress for %d s (deadline %s); "
+				 "it is in: %s", stuck, STALL_SECONDS,
+				 now < deadline ? "not reached" : "passed", reports[stuck].current);
+			snprintf(why, sizeof(why), "hang: proc %d stuck for %d s in %.150s", stuck,
+				 STALL_SECONDS, reports[stuck].current);
+			failed = hung = true;
 			for (i = 0; i < cfg.procs; i++)
 				if (children[i])
 					kill(children[i], SIGKILL);
-			snprintf(why, sizeof(why), "hang: processes stuck past the deadline");
-			failed = true;
-			alarm(0);
-			parent_timed_out = 0;
-			continue;
-		}
-		if (pid < 0)
 			break;
+		}
 		for (i = 0; i < cfg.procs; i++)
 			if (children[i] == pid) {
 				children[i] = 0;
@@ -1868,17 +1924,19 @@ int main(int argc, char **argv)
 				}
 			}
 	}
-	alarm(0);
 	elapsed = now_seconds() - start;
 
 	for (i = 0; i < cfg.procs; i++) {
+		print_child_lines(&reports[i]);
 		total_ops += reports[i].ops;
 		total_calls += reports[i].calls;
 		child_violations += reports[i].violations;
 	}
-	final_check_slots();
-	if (cfg.npheap)
-		final_check_heaps();
+	if (!hung) {
+		final_check_slots();
+		if (cfg.npheap)
+			final_check_heaps();
+	}
 	cleanup_nodes();
 
 	out_line("# fuzz: seed=%" PRIu64 " procs=%d: %" PRIu64 " ops (%" PRIu64 " checked calls) "

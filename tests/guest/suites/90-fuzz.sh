@@ -12,7 +12,7 @@ if [ "$KERNEL_NAME" = debug ] || [ -e /sys/kernel/debug/kmemleak ]; then
     seconds=1500
 else
     seeds="1"
-    ops=30000
+    ops=200000
     seconds=300
 fi
 seeds=${MSGSLOT_FUZZ_SEEDS:-$seeds}
