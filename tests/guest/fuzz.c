@@ -859,6 +859,59 @@ static void op_slot_read(struct fd_entry *e)
 		violation("torn or foreign message of %zd bytes on a shared channel", ret);
 }
 
+/*
+ * A tight burst on one channel that every process hammers, alternating
+ * message sizes of different size classes (a new buffer each time, the
+ * old one freed while other processes may be reading it): the race window
+ * that RCU/refcount mistakes open, as often as possible.
+ */
+static void op_slot_hot(void)
+{
+	static int hot_fd = -1;
+	uint8_t buf[MAX_MSG];
+	int i;
+
+	snprintf(opdesc, sizeof(opdesc), "hot channel %u on %s", shared_ids[0], cfg.slot_path[0]);
+	if (hot_fd < 0) {
+		hot_fd = open(cfg.slot_path[0], O_RDWR | O_CLOEXEC);
+		if (hot_fd < 0 || ioctl(hot_fd, MSG_SLOT_CHANNEL, shared_ids[0])) {
+			violation("cannot open the hot channel: %s", errname(errno));
+			hot_fd = -1;
+			return;
+		}
+	}
+	for (i = 0; i < 16; i++) {
+		ssize_t ret;
+		int err;
+
+		if (chance(50)) {
+			size_t len = chance(50) ? 1 + below(8) : 100 + below(MAX_MSG - 99);
+
+			make_shared_msg(buf, len);
+			errno = 0;
+			ret = write(hot_fd, buf, len);
+			err = errno;
+			ops_inc();
+			if (expect_ret(ret, err, (long)len))
+				shared_seen[0][0] = true;
+			continue;
+		}
+		errno = 0;
+		ret = read(hot_fd, buf, sizeof(buf));
+		err = errno;
+		ops_inc();
+		if (ret == -1 && err == EWOULDBLOCK && !shared_seen[0][0])
+			continue;
+		if (ret <= 0) {
+			violation("hot read got %s, want a message", gotstr(ret, err));
+			continue;
+		}
+		shared_seen[0][0] = true;
+		if (!valid_shared_msg(buf, ret))
+			violation("torn or foreign %zd-byte message on the hot channel", ret);
+	}
+}
+
 /* The slot is a stream: no positions. */
 static void op_slot_seek(struct fd_entry *e)
 {
@@ -1445,7 +1498,7 @@ static void op_heap_lock_holder(bool interrupt)
 
 enum op {
 	OP_SLOT_OPEN, OP_SLOT_CLOSE, OP_SLOT_CHANNEL, OP_SLOT_CENSOR, OP_SLOT_BADIOCTL,
-	OP_SLOT_WRITE, OP_SLOT_READ, OP_SLOT_SEEK, OP_SLOT_MMAP,
+	OP_SLOT_WRITE, OP_SLOT_READ, OP_SLOT_SEEK, OP_SLOT_MMAP, OP_SLOT_HOT,
 	OP_HEAP_OPEN, OP_HEAP_CLOSE, OP_HEAP_MMAP, OP_HEAP_MUNMAP, OP_HEAP_TOUCH,
 	OP_HEAP_VERIFY, OP_HEAP_LOCK, OP_HEAP_UNLOCK, OP_HEAP_GETSIZE, OP_HEAP_DELETE,
 	OP_HEAP_BADIOCTL, OP_HEAP_RW, OP_HEAP_SHARED, OP_HEAP_KILLED_HOLDER,
@@ -1457,6 +1510,7 @@ static const unsigned int op_weight[OP_COUNT] = {
 	[OP_SLOT_OPEN] = 40, [OP_SLOT_CLOSE] = 25, [OP_SLOT_CHANNEL] = 90,
 	[OP_SLOT_CENSOR] = 25, [OP_SLOT_BADIOCTL] = 25, [OP_SLOT_WRITE] = 200,
 	[OP_SLOT_READ] = 200, [OP_SLOT_SEEK] = 10, [OP_SLOT_MMAP] = 5,
+	[OP_SLOT_HOT] = 30,
 	[OP_HEAP_OPEN] = 15, [OP_HEAP_CLOSE] = 10, [OP_HEAP_MMAP] = 40,
 	[OP_HEAP_MUNMAP] = 30, [OP_HEAP_TOUCH] = 50, [OP_HEAP_VERIFY] = 20,
 	[OP_HEAP_LOCK] = 30, [OP_HEAP_UNLOCK] = 30, [OP_HEAP_GETSIZE] = 30,
@@ -1489,6 +1543,7 @@ static void run_op(enum op op)
 
 	switch (op) {
 	case OP_SLOT_OPEN: op_open(FD_SLOT); return;
+	case OP_SLOT_HOT: op_slot_hot(); return;
 	case OP_HEAP_OPEN: op_open(FD_HEAP); return;
 	case OP_HEAP_MMAP: op_heap_mmap(); return;
 	case OP_HEAP_TOUCH: op_heap_touch(); return;
