@@ -662,7 +662,7 @@ static void bench_msg(void)
 	static long same_cal[NSIZES][M_NR], x_cal[NSIZES][X_NR];
 	static double half[NSIZES][2][MAX_REPS];
 	static long half_cal[NSIZES][2];
-	double ratio[MAX_REPS];
+	double ratio[MAX_REPS] = { 0 };
 	char test[64];
 	int rep, m, k;
 	unsigned int s;
@@ -789,7 +789,7 @@ static void bench_scale(void)
 	static long cal[2][SCALE_SLOTS];
 	unsigned long counts[SCALE_SLOTS] = { 1, 1UL << 10, 1UL << 16, opt_max_channels };
 	struct scale_arg args[SCALE_SLOTS];
-	double ratio[MAX_REPS];
+	double ratio[MAX_REPS] = { 0 };
 	int rep, i, k, w;
 
 	pin_to_cpu(0);
@@ -1251,7 +1251,7 @@ static void bench_npheap(void)
 	static double tp[3][3][MAX_REPS], tp_whole[3][3][MAX_REPS];
 	static const char *const work_name[3] = { "npheap", "shm", "cpu-control" };
 	static long cal[2];
-	double ratio[MAX_REPS];
+	double ratio[MAX_REPS] = { 0 };
 	long ops[3];
 	int devfd, rep, w, k;
 

@@ -1366,7 +1366,7 @@ static int check_hello(struct dsm *d, const struct dsm_hdr *h, const unsigned ch
 		return -1;
 	}
 	if (prole == (unsigned)d->role || (prole != DSM_ROLE_FIRST && prole != DSM_ROLE_SECOND)) {
-		snprintf(err, el, "peer claims role %u, which conflicts with ours (%u)", prole, d->role);
+		snprintf(err, el, "peer claims role %u, which conflicts with ours (%u)", prole, (unsigned)d->role);
 		send_error_msg(d->sock, DSM_ERR_ROLE, "role conflict");
 		return -1;
 	}

@@ -56,7 +56,7 @@ static struct {
 	do {                                                             \
 		unsigned char pb_[128];                                  \
 		big_message((ch), (gen), pb_);                           \
-		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, (unsigned int)(ch)), 0, "ioctl %u", (ch)); \
+		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, (unsigned int)(ch)), 0, "ioctl %u", (unsigned int)(ch)); \
 		if (want_errno)                                          \
 			EXPECT_ERRNO(write(fd, pb_, 128), (want_errno), __VA_ARGS__); \
 		else                                                     \
@@ -66,7 +66,7 @@ static struct {
 #define PUT_SMALL(ch, byte, want_errno, ...)                             \
 	do {                                                             \
 		unsigned char ps_ = (byte);                              \
-		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, (unsigned int)(ch)), 0, "ioctl %u", (ch)); \
+		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, (unsigned int)(ch)), 0, "ioctl %u", (unsigned int)(ch)); \
 		if (want_errno)                                          \
 			EXPECT_ERRNO(write(fd, &ps_, 1), (want_errno), __VA_ARGS__); \
 		else                                                     \
