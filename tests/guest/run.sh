@@ -27,9 +27,10 @@ suite_selected() {
 # Kills every process a suite left behind (they inherit the tag).
 kill_tagged() {
     for environ in /proc/[0-9]*/environ; do
-        grep -qa "MSGSLOT_SUITE_TAG=$1" "$environ" 2>/dev/null || continue
+        # A task stuck holding its mmap lock blocks this read: bound it.
+        timeout -s KILL 5 grep -qa "MSGSLOT_SUITE_TAG=$1" "$environ" 2>/dev/null || continue
         pid=${environ#/proc/}; pid=${pid%/environ}
-        echo "# run.sh: killing process $pid left behind by $2: $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
+        echo "# run.sh: killing process $pid left behind by $2: $(timeout -s KILL 5 tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null)"
         kill -9 "$pid" 2>/dev/null
     done
 }
