@@ -122,16 +122,17 @@ struct msgslot_msg {
 
 static struct kmem_cache *msg_caches[MSG_NR_CACHES];
 
+static_assert(MSG_OBJ_SIZE(1) == MSG_OBJ_MIN);
+
 static unsigned int msg_cache_index(size_t len)
 {
-	return (max_t(size_t, MSG_OBJ_SIZE(len), MSG_OBJ_MIN) - MSG_OBJ_MIN) /
-	       MSG_OBJ_STEP;
+	return (MSG_OBJ_SIZE(len) - MSG_OBJ_MIN) / MSG_OBJ_STEP;
 }
 
 /* Bytes charged to the budget: the slab object size of the message. */
 static long msg_charge(const struct msgslot_msg *msg)
 {
-	return msg ? MSG_OBJ_MIN + msg_cache_index(msg->len) * MSG_OBJ_STEP : 0;
+	return msg ? MSG_OBJ_SIZE(msg->len) : 0;
 }
 
 static struct msgslot_msg *msg_alloc(const u8 *text, size_t len)
