@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Host suite: message_sender / message_reader without a device.
+#  - each builds alone, warning-free, with the course's command line;
+#  - --help prints the usage on stdout and exits 0;
+#  - wrong argument counts keep their exact, grader-facing stderr line and
+#    exit status 1 (the forms graders use must not change byte for byte).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+work=$(mktemp -d /tmp/cli-suite.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+ok() { echo "ok cli/$1"; }
+not_ok() { echo "not ok cli/$1 - $2"; failed=1; }
+oneline() { tr '\n' '|' < "$1" | cut -c1-200; }
+
+built=1
+for cli in message_sender message_reader; do
+	if gcc -O3 -Wall -Wextra -std=c11 "$cli.c" -o "$work/$cli" 2> "$work/cc.err" &&
+		! [ -s "$work/cc.err" ]; then
+		ok "$cli-builds-alone"
+	else
+		not_ok "$cli-builds-alone" "gcc: $(oneline "$work/cc.err")"
+		built=0
+	fi
+done
+[ "$built" -eq 1 ] || exit 1
+
+# help <cli>: exit 0, usage first on stdout, nothing on stderr.
+help() {
+	local cli=$1 rc=0
+	"$work/$cli" --help > "$work/out" 2> "$work/err" || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		not_ok "$cli-help" "exit $rc (want 0), stderr '$(oneline "$work/err")'"
+	elif [ -s "$work/err" ]; then
+		not_ok "$cli-help" "stderr '$(oneline "$work/err")' (want nothing)"
+	elif ! head -n 1 "$work/out" | grep -q "^usage: $cli <device> <channel>"; then
+		not_ok "$cli-help" "stdout does not start with the usage: '$(oneline "$work/out")'"
+	elif ! grep -q "$cli(1)" "$work/out"; then
+		not_ok "$cli-help" "no pointer to the $cli(1) man page: '$(oneline "$work/out")'"
+	else
+		ok "$cli-help"
+	fi
+}
+help message_sender
+help message_reader
+
+# A full stdout is an error, not a silent success.
+for cli in message_sender message_reader; do
+	if [ -w /dev/full ]; then
+		if "$work/$cli" --help > /dev/full 2> "$work/err"; then
+			not_ok "$cli-help-stdout-full" "exit 0 although stdout could not be written"
+		elif ! grep -q 'No space left on device' "$work/err"; then
+			not_ok "$cli-help-stdout-full" "stderr '$(oneline "$work/err")'"
+		else
+			ok "$cli-help-stdout-full"
+		fi
+	fi
+done
+
+# usage_exact <test> <expected stderr> <cli> [args]: exit 1, stdout empty,
+# stderr exactly the given line.
+usage_exact() {
+	local name=$1 want=$2 rc=0
+	shift 2
+	"$work/$1" "${@:2}" > "$work/out" 2> "$work/err" || rc=$?
+	printf '%s\n' "$want" > "$work/want"
+	if [ "$rc" -ne 1 ]; then
+		not_ok "$name" "exit $rc (want 1)"
+	elif [ -s "$work/out" ]; then
+		not_ok "$name" "stdout '$(oneline "$work/out")' (want nothing)"
+	elif ! cmp -s "$work/err" "$work/want"; then
+		not_ok "$name" "stderr '$(oneline "$work/err")', want '$want'"
+	else
+		ok "$name"
+	fi
+}
+sender_usage='usage: message_sender <device> <channel> [<censor 0|1>] <message>: Invalid argument'
+reader_usage='usage: message_reader <device> <channel>: Invalid argument'
+usage_exact sender-no-args "$sender_usage" message_sender
+usage_exact sender-1-arg "$sender_usage" message_sender /dev/slot0
+usage_exact sender-2-args "$sender_usage" message_sender /dev/slot0 1
+usage_exact sender-help-plus-args "$sender_usage" message_sender --help 1
+usage_exact sender-5-args "$sender_usage" message_sender /dev/slot0 1 0 a b
+usage_exact reader-no-args "$reader_usage" message_reader
+usage_exact reader-1-arg "$reader_usage" message_reader /dev/slot0
+usage_exact reader-3-args "$reader_usage" message_reader /dev/slot0 1 x
+# "--help" as a device in the grader forms is still just a path.
+usage_exact reader-help-as-device 'message_reader: cannot open --help: No such file or directory' \
+	message_reader --help 1
+usage_exact sender-help-as-device 'message_sender: cannot open --help: No such file or directory' \
+	message_sender --help 1 hi
+
+exit "$failed"
