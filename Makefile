@@ -4,6 +4,7 @@
 # make check        the whole test suite in QEMU VMs (see README.md)
 # make demo         boot a VM and show a message round trip
 # make bench        benchmarks against pipes, mqueues, sockets and shm
+# make examples     examples/: one record through a file, NP-Heap and a slot
 # sudo make load | unload | install
 
 ifneq ($(KERNELRELEASE),)
@@ -59,5 +60,9 @@ demo:
 
 bench:
 	bench/run.sh
+
+.PHONY: examples
+examples:
+	$(MAKE) -C examples
 
 endif

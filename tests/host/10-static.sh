@@ -234,14 +234,14 @@ else
 fi
 
 # --- ASan+UBSan inside the VM ------------------------------------------------------
-# Every tests/guest/*.c and the CLIs, built like tests/guest/Makefile does but
+# Every tests/guest/*.c, examples/*.c and the CLIs, built like tests/guest/Makefile does but
 # dynamic and sanitized (shim programs link the shim's source directly), plus
 # the libraries they load; tests/static/asan-guest.sh installs those in the
 # guest and runs the whole guest suite with this BIN.
 asan_guest() {
     local out=$WORK/asan ok_build=1 f name lib
     mkdir -p "$out/bin" "$out/lib"
-    for f in tests/guest/*.c; do
+    for f in tests/guest/*.c examples/*.c; do
         name=$(basename "$f" .c)
         case $name in
             npheap_*|course_*) extra=(npheap_shim/npheap.c) ;;
