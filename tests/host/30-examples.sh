@@ -112,8 +112,8 @@ expect file-read-long-file 0 \
 
 # A second writer replaces the record; every reader process sees the last one.
 : > "$D/shared"
-"$W" "$D/shared" 1 10 First Delhi
-"$W" "$D/shared" 2 20 Second Mumbai
+expect file-write-first 0 "" "" "$W" "$D/shared" 1 10 First Delhi
+expect file-write-second 0 "" "" "$W" "$D/shared" 2 20 Second Mumbai
 expect file-read-last-record 0 $'roll_no: 2\nmarks: 20\nname: Second\ncity: Mumbai' "" "$R" "$D/shared"
 expect file-read-again 0 $'roll_no: 2\nmarks: 20\nname: Second\ncity: Mumbai' "" "$R" "$D/shared"
 
