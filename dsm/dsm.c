@@ -2,9 +2,13 @@
  * enforced with userfaultfd MISSING + WRITE-PROTECT.  See README.md for the
  * protocol table; the invariants this file relies on are:
  *
- *  - Two hosts, no silent eviction, so a page's pair of states is always
- *    (S,S), (M,I) or (I,M).  Each side therefore knows the peer's state from
- *    its own and serves a request by looking only at its own state.
+ *  - Two hosts, no silent eviction.  Every page starts (I,I) and "fresh":
+ *    nobody has written it, so its content is zeros.  While a page is fresh
+ *    its pair of states is (I,I), (S,I), (I,S) or (S,S); once a host has had
+ *    it Modified it is (S,S), (M,I) or (I,M) for good.  Freshness ends only
+ *    through an exclusive grant, which both hosts see, so each side knows it
+ *    exactly and serves a request by looking only at its own state: a GRANT
+ *    without data means "zeros" to a host that has no copy.
  *  - A host has at most one request (REQ) outstanding: the single fault
  *    thread waits for each answer.  So at most one peer request is ever
  *    deferred, and in-flight bytes per direction are bounded (PUSHes are
@@ -65,7 +69,6 @@ struct uffdio_poison {
 #define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
 #endif
 
-#define DSM_MAX_PAGES (1u << 20)
 #define PUSH_WINDOW 16u
 #define WAIT_SLICE_NS (50 * 1000 * 1000LL)
 /* Random default addresses come from this window: above the sanitizer
@@ -85,6 +88,7 @@ struct dsm_page {
 	bool txn_done;
 	bool push_pending;
 	bool poisoned;       /* peer lost with the only copy: every access SIGBUSes */
+	bool fresh;          /* no host has had it Modified yet: the content is zeros */
 	uint16_t want;
 	uint32_t seq;
 	uint64_t hold_until; /* CLOCK_MONOTONIC ns */
@@ -100,7 +104,7 @@ struct dsm {
 
 	char *base;
 	size_t npages, page_size, size;
-	bool mapped, registered, user_mode_only, have_poison, have_tid;
+	bool mapped, registered, user_mode_only, have_poison, have_tid, paired;
 	struct dsm_page *pages;
 
 	pthread_t fault_thr, net_thr;
@@ -685,6 +689,7 @@ static bool must_defer(struct dsm *d, struct dsm_page *pg)
 static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 {
 	struct dsm_page *pg = &d->pages[idx];
+	bool excl = want == DSM_WANT_EXCL;
 	atomic_fetch_add_explicit(&d->st_served, 1, memory_order_relaxed);
 	switch (pg->state) {
 	case ST_M:
@@ -692,7 +697,7 @@ static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 		if (pg_protect(d, idx, true) < 0)
 			return -1;
 		memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
-		if (want == DSM_WANT_EXCL) {
+		if (excl) {
 			if (pg_drop(d, idx) < 0)
 				return -1;
 			pg->present = false;
@@ -700,33 +705,41 @@ static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 		} else {
 			pg->state = ST_S;
 		}
-		DBG(d, "serve %s page %u: M -> %c, sending data", want == DSM_WANT_EXCL ? "EXCL" : "SHARED",
-		    idx, pg->state);
+		DBG(d, "serve %s page %u: M -> %c, sending data", excl ? "EXCL" : "SHARED", idx, pg->state);
 		atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
 		return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
 				(uint32_t)d->page_size);
 	case ST_S:
-		if (want == DSM_WANT_SHARED) {
-			/* Only reachable when the peer received our PUSH meanwhile;
-			 * the copy is identical to what it has. */
-			if (pg->present)
-				memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
-			else
-				memset(d->serve_buf, 0, d->page_size);
+		if (!excl) {
+			/* Fresh: the peer installs zeros.  Otherwise only reachable
+			 * when the peer received our PUSH meanwhile; the copy is
+			 * identical to what it has. */
+			if (pg->fresh)
+				return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
+			memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
 			atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
 			return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
 					(uint32_t)d->page_size);
 		}
-		/* Invalidation; also the SECOND yielding in a write-write race. */
+		/* Invalidation; also the SECOND yielding in a write-write race.
+		 * The peer holds the same bytes, or the page is fresh (zeros). */
 		if (pg->present && pg_drop(d, idx) < 0)
 			return -1;
 		pg->present = false;
 		pg->state = ST_I;
+		pg->fresh = false;
 		DBG(d, "serve EXCL page %u: S -> I%s", idx, pg->busy ? " (yield)" : "");
 		return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
 	default:
-		protocol_error(d, "peer requested page %u, which it already holds", idx);
-		return -1;
+		if (!pg->fresh) {
+			protocol_error(d, "peer requested page %u, which it already holds", idx);
+			return -1;
+		}
+		/* Nobody has written it: the peer starts from zeros. */
+		if (excl)
+			pg->fresh = false;
+		DBG(d, "serve %s page %u: fresh, nothing to send", excl ? "EXCL" : "SHARED", idx);
+		return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
 	}
 }
 
@@ -802,18 +815,25 @@ static int handle_grant(struct dsm *d, uint32_t idx, uint16_t flags, uint32_t se
 		}
 		atomic_fetch_add_explicit(&d->st_recv, 1, memory_order_relaxed);
 		pg->state = shared ? ST_S : ST_M;
-	} else {
-		if (shared || pg->state != ST_S) {
-			char st = (char)pg->state;
-			pthread_mutex_unlock(&pg->lock);
-			protocol_error(d, "GRANT without data for page %u in state %c", idx, st);
-			return -1;
-		}
-		if (pg->present ? pg_protect(d, idx, false) < 0 : pg_install(d, idx, d->zero_page, false) < 0)
+	} else if (pg->present && pg->state == ST_S && !shared) {
+		/* Upgrade: the peer dropped its copy; ours is current. */
+		if (pg_protect(d, idx, false) < 0)
+			goto fail;
+		pg->state = ST_M;
+	} else if (!pg->present && pg->state == ST_I && pg->fresh) {
+		/* Nobody has written the page: start from zeros. */
+		if (pg_install(d, idx, d->zero_page, shared) < 0)
 			goto fail;
 		pg->present = true;
-		pg->state = ST_M;
+		pg->state = shared ? ST_S : ST_M;
+	} else {
+		char st = (char)pg->state;
+		pthread_mutex_unlock(&pg->lock);
+		protocol_error(d, "GRANT without data for page %u in state %c", idx, st);
+		return -1;
 	}
+	if (pg->state == ST_M)
+		pg->fresh = false;
 	DBG(d, "granted page %u -> %c", idx, pg->state);
 	pg->hold_until = now_ns() + (uint64_t)d->opt.hold_us * 1000u;
 	pg->busy = false;
@@ -870,8 +890,10 @@ static void handle_bye(struct dsm *d)
 	for (size_t i = 0; i < d->npages; i++) {
 		struct dsm_page *pg = &d->pages[i];
 		pthread_mutex_lock(&pg->lock);
-		if (pg->state == ST_S)
-			pg->state = ST_M; /* pte stays write-protected until a write faults */
+		/* The pte stays write-protected until a write faults; a fresh
+		 * page without a copy gets zeros on first touch. */
+		if (pg->state == ST_S || (pg->state == ST_I && pg->fresh))
+			pg->state = ST_M;
 		pthread_mutex_unlock(&pg->lock);
 	}
 	fail_session(d, DSM_PEER_LEFT, "peer closed the session after pushing its pages; this host "
@@ -1014,8 +1036,9 @@ static int transact(struct dsm *d, size_t idx, uint16_t want, enum dsm_fault_kin
 static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uint32_t tid)
 {
 	struct dsm_page *pg = &d->pages[idx];
-	if (pg->state == ST_I || (pg->state == ST_M && !pg->present &&
-				  atomic_load(&d->status) == DSM_PEER_LOST)) {
+	bool zeros = pg->fresh && !pg->present; /* never written by anyone */
+	if (!zeros && (pg->state == ST_I || (pg->state == ST_M && !pg->present &&
+					     atomic_load(&d->status) == DSM_PEER_LOST))) {
 		if (wpf && !pg->present)
 			pg_wake(d, idx); /* stale WP event: the retry becomes a MISSING fault */
 		else
@@ -1031,8 +1054,9 @@ static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uin
 		}
 	} else if (pg_install(d, idx, d->zero_page, !write) == 0) {
 		pg->present = true; /* never written by anyone: zeros */
+		pg->state = write ? ST_M : ST_S;
 		if (write)
-			pg->state = ST_M;
+			pg->fresh = false;
 	}
 }
 
@@ -1064,24 +1088,17 @@ static void handle_fault(struct dsm *d, uintptr_t addr, uint64_t flags, uint32_t
 			continue;
 		}
 		if (pg->present) { /* resolved by an earlier event or a PUSH */
+			atomic_fetch_add_explicit(&d->st_local, 1, memory_order_relaxed);
 			pg_wake(d, idx);
 			break;
 		}
-		if (pg->state == ST_S && !write) {
-			/* Never written by anyone: both hosts share the zero page. */
-			if (pg_install(d, idx, d->zero_page, true) == 0)
-				pg->present = true;
-			atomic_fetch_add_explicit(&d->st_local, 1, memory_order_relaxed);
-			break;
-		}
-		if (pg->state == ST_M) {
-			fail_session(d, DSM_PEER_LOST, "internal: page %zu is Modified but not mapped", idx);
+		if (pg->state != ST_I) {
+			fail_session(d, DSM_PEER_LOST, "internal: page %zu is %c but not mapped", idx,
+				     (char)pg->state);
 			continue;
 		}
-		enum dsm_fault_kind kind = pg->state == ST_S ? DSM_FAULT_UPGRADE
-					   : write           ? DSM_FAULT_WRITE
-							     : DSM_FAULT_READ;
-		if (transact(d, idx, write ? DSM_WANT_EXCL : DSM_WANT_SHARED, kind) == 0)
+		if (transact(d, idx, write ? DSM_WANT_EXCL : DSM_WANT_SHARED,
+			     write ? DSM_FAULT_WRITE : DSM_FAULT_READ) == 0)
 			break;
 	}
 	pthread_mutex_unlock(&pg->lock);
@@ -1125,6 +1142,7 @@ void dsm_options_init(struct dsm_options *o)
 	o->role = DSM_ROLE_AUTO;
 	o->connect_timeout_ms = 10000;
 	o->accept_timeout_ms = 0;
+	o->handshake_timeout_ms = 5000;
 	o->io_timeout_ms = 5000;
 	o->request_timeout_ms = 10000;
 	o->hold_us = 200;
@@ -1305,7 +1323,10 @@ static int alloc_state(struct dsm *d, char *err, size_t el)
 	for (size_t i = 0; i < d->npages; i++) {
 		pthread_mutex_init(&d->pages[i].lock, NULL);
 		init_monotonic_cond(&d->pages[i].done);
-		d->pages[i].state = ST_S; /* both hosts start sharing the zero page */
+		/* Every page starts Invalid on both hosts; the first access
+		 * asks the peer, which answers "zeros" while the page is fresh. */
+		d->pages[i].state = ST_I;
+		d->pages[i].fresh = true;
 	}
 	return 0;
 }
@@ -1339,8 +1360,9 @@ static void encode_hello(unsigned char *b, struct dsm *d)
 	dsm_put64(b + 16, d->nonce);
 }
 
-/* Validates the peer's HELLO; on mismatch tells the peer why. */
-static int check_hello(struct dsm *d, const struct dsm_hdr *h, const unsigned char *p, char *err, size_t el)
+/* Validates the peer's HELLO; on mismatch tells the peer (on fd) why. */
+static int check_hello(struct dsm *d, int fd, const struct dsm_hdr *h, const unsigned char *p, char *err,
+		       size_t el)
 {
 	if (h->type == DSM_MSG_ERROR && h->payload_len >= 4) {
 		char txt[DSM_ERROR_MAX];
@@ -1353,7 +1375,7 @@ static int check_hello(struct dsm *d, const struct dsm_hdr *h, const unsigned ch
 		snprintf(err, el, "peer does not speak the dsm protocol (first message: type %u, %u bytes%s)",
 			 h->type, h->payload_len,
 			 h->type == DSM_MSG_HELLO && h->payload_len >= 4 ? ", bad magic" : "");
-		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected a dsm HELLO");
+		send_error_msg(fd, DSM_ERR_PROTOCOL, "expected a dsm HELLO");
 		return -1;
 	}
 	unsigned vmin = dsm_get16(p + 4), vmax = dsm_get16(p + 6), prole = dsm_get32(p + 8);
@@ -1362,32 +1384,290 @@ static int check_hello(struct dsm *d, const struct dsm_hdr *h, const unsigned ch
 		snprintf(msg, sizeof msg, "protocol version mismatch: peer speaks versions %u..%u, "
 					  "this host speaks %u..%u", vmin, vmax, DSM_PROTO_VERSION, DSM_PROTO_VERSION);
 		snprintf(err, el, "%s", msg);
-		send_error_msg(d->sock, DSM_ERR_VERSION, msg);
+		send_error_msg(fd, DSM_ERR_VERSION, msg);
 		return -1;
 	}
 	if (prole == (unsigned)d->role || (prole != DSM_ROLE_FIRST && prole != DSM_ROLE_SECOND)) {
 		snprintf(err, el, "peer claims role %u, which conflicts with ours (%u)", prole, (unsigned)d->role);
-		send_error_msg(d->sock, DSM_ERR_ROLE, "role conflict");
+		send_error_msg(fd, DSM_ERR_ROLE, "role conflict");
 		return -1;
 	}
 	return 0;
 }
 
+/* A connection to the first's listen port that has not completed its HELLO. */
+struct pending {
+	int fd;
+	uint64_t deadline;
+	size_t got;
+	char who[NI_MAXHOST + NI_MAXSERV + 8];
+	unsigned char buf[DSM_HDR_LEN + DSM_HELLO_MAX];
+};
+
+/* Connections waiting for their HELLO at once; a flood drops the oldest. */
+#define MAX_PENDING 8
+
+__attribute__((format(printf, 3, 4))) static void drop_pending(struct dsm *d, struct pending *pc,
+							       const char *fmt, ...)
+{
+	char why[300], msg[sizeof why + sizeof pc->who + 40];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	snprintf(msg, sizeof msg, "dropped a connection from %s: %s", pc->who, why);
+	DBG(d, "%s", msg);
+	if (d->opt.on_rejected)
+		d->opt.on_rejected(d->opt.cb_arg, msg);
+	close(pc->fd);
+	pc->fd = -1;
+}
+
+/* Reads what has arrived.  1: a complete, valid HELLO; 0: keep waiting;
+ * -1: the connection was dropped. */
+static int pending_read(struct dsm *d, struct pending *pc)
+{
+	struct dsm_hdr h;
+	for (;;) {
+		size_t need = DSM_HDR_LEN;
+		if (pc->got >= DSM_HDR_LEN) {
+			dsm_hdr_decode(&h, pc->buf);
+			need += h.payload_len; /* checked against DSM_HELLO_MAX below */
+		}
+		if (pc->got == need)
+			break;
+		ssize_t n = recv(pc->fd, pc->buf + pc->got, need - pc->got, 0);
+		if (n > 0) {
+			pc->got += (size_t)n;
+			if (pc->got == DSM_HDR_LEN) {
+				dsm_hdr_decode(&h, pc->buf);
+				if (h.payload_len > DSM_HELLO_MAX) {
+					char why[160];
+					snprintf(why, sizeof why, "protocol error: message type %u announces %u "
+						 "payload bytes (limit %u)", h.type, h.payload_len, DSM_HELLO_MAX);
+					send_error_msg(pc->fd, DSM_ERR_PROTOCOL, why);
+					drop_pending(d, pc, "%s", why);
+					return -1;
+				}
+			}
+			continue;
+		}
+		if (n == 0) {
+			if (pc->got == 0)
+				drop_pending(d, pc, "closed without sending a HELLO");
+			else
+				drop_pending(d, pc, "closed in the middle of a message (truncated after %zu of "
+					     "%zu bytes)", pc->got, need);
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		drop_pending(d, pc, "%s", strerror(errno));
+		return -1;
+	}
+	char err[300];
+	if (check_hello(d, pc->fd, &h, pc->buf + DSM_HDR_LEN, err, sizeof err) < 0) {
+		drop_pending(d, pc, "%s", err);
+		return -1;
+	}
+	return 1;
+}
+
+/* FIRST: accepts connections until one says a valid HELLO.  Anything else
+ * (a port scan, a client speaking another protocol, a silent socket, a dsm
+ * of the wrong version) is dropped and reported; waiting goes on. */
+static int pair_first(struct dsm *d, char *err, size_t el)
+{
+	struct pending pend[MAX_PENDING] = {0};
+	int npend = 0, rc = -1;
+	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
+	for (;;) {
+		struct pollfd pf[MAX_PENDING + 1];
+		uint64_t wake = dl;
+		pf[0] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+		for (int i = 0; i < npend; i++) {
+			pf[i + 1] = (struct pollfd){.fd = pend[i].fd, .events = POLLIN};
+			if (pend[i].deadline < wake)
+				wake = pend[i].deadline;
+		}
+		int r = poll(pf, (nfds_t)npend + 1, remaining_ms(wake));
+		if (r < 0 && errno != EINTR) {
+			snprintf(err, el, "poll: %s", strerror(errno));
+			break;
+		}
+		int won = -1;
+		for (int i = 0; r > 0 && i < npend && won < 0; i++)
+			if (pf[i + 1].revents && pending_read(d, &pend[i]) > 0)
+				won = i;
+		if (won >= 0) {
+			d->sock = pend[won].fd;
+			pend[won].fd = -1;
+			rc = 0;
+			break;
+		}
+		uint64_t now = now_ns();
+		int kept = 0;
+		for (int i = 0; i < npend; i++) {
+			if (pend[i].fd >= 0 && now >= pend[i].deadline) {
+				if (pend[i].got)
+					drop_pending(d, &pend[i], "timed out waiting for the rest of a message "
+						     "(%zu bytes arrived in %u ms)", pend[i].got,
+						     d->opt.handshake_timeout_ms);
+				else
+					drop_pending(d, &pend[i], "sent no HELLO within %u ms",
+						     d->opt.handshake_timeout_ms);
+			}
+			if (pend[i].fd >= 0)
+				pend[kept++] = pend[i];
+		}
+		npend = kept;
+		if (r > 0 && (pf[0].revents & POLLIN)) {
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof ss;
+			int fd = accept4(d->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd >= 0) {
+				if (npend == MAX_PENDING) {
+					drop_pending(d, &pend[0], "%d newer connections are waiting for their HELLO",
+						     MAX_PENDING);
+					memmove(&pend[0], &pend[1], sizeof pend[0] * (MAX_PENDING - 1));
+					npend--;
+				}
+				struct pending *pc = &pend[npend++];
+				char host[NI_MAXHOST], serv[NI_MAXSERV];
+				pc->fd = fd;
+				pc->got = 0;
+				pc->deadline = deadline_after_ms(d->opt.handshake_timeout_ms);
+				if (getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
+						NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+					snprintf(pc->who, sizeof pc->who, "%s port %s", host, serv);
+				else
+					snprintf(pc->who, sizeof pc->who, "an unknown address");
+			} else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED && errno != EPROTO) {
+				snprintf(err, el, "accept: %s", strerror(errno));
+				break;
+			}
+		}
+		if (dl != UINT64_MAX && now_ns() >= dl) {
+			snprintf(err, el, "no peer connected within %u ms", d->opt.accept_timeout_ms);
+			break;
+		}
+	}
+	for (int i = 0; i < npend; i++)
+		if (pend[i].fd >= 0)
+			close(pend[i].fd);
+	if (rc < 0)
+		return -1;
+	close(d->listen_fd); /* exactly one peer */
+	d->listen_fd = -1;
+	tune_session_socket(d->sock);
+	unsigned char hello[DSM_HELLO_LEN];
+	char why[200];
+	encode_hello(hello, d);
+	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+		     sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* SECOND: says HELLO and waits for the first's. */
+static int pair_second(struct dsm *d, char *err, size_t el)
+{
+	unsigned char hello[DSM_HELLO_LEN];
+	char why[200];
+	encode_hello(hello, d);
+	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+		     sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return -1;
+	}
+	/* If someone connects to *us* meanwhile, both instances think they are
+	 * second (started together, or same port twice): say so, don't hang. */
+	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->listen_fd, .events = POLLIN}};
+		int r = poll(p, d->listen_fd >= 0 ? 2 : 1, remaining_ms(dl));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, el, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (r == 0) {
+			snprintf(err, el, "the peer did not answer within %u ms", d->opt.accept_timeout_ms);
+			return -1;
+		}
+		if (p[0].revents)
+			break;
+		if (d->listen_fd >= 0 && p[1].revents) {
+			snprintf(err, el, "another instance connected to our listen port while we were "
+					  "joining as the second instance: both started at once, or the two "
+					  "ports are the same. Start one instance, then the other");
+			return -1;
+		}
+	}
+	struct dsm_hdr h;
+	unsigned char buf[DSM_HELLO_MAX];
+	if (raw_recv(d->sock, &h, buf, sizeof buf, UINT64_MAX, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return -1;
+	}
+	if (check_hello(d, d->sock, &h, buf, err, el) < 0)
+		return -1;
+	if (d->listen_fd >= 0) {
+		close(d->listen_fd);
+		d->listen_fd = -1;
+	}
+	return 0;
+}
+
+static int do_pair(struct dsm *d, char *err, size_t el)
+{
+	if (d->paired)
+		return 0;
+	if (atomic_load(&d->status) != DSM_PEER_CONNECTED) {
+		snprintf(err, el, "the session is over");
+		return -1;
+	}
+	int rc = d->role == DSM_ROLE_FIRST ? pair_first(d, err, el) : pair_second(d, err, el);
+	if (rc == 0)
+		d->paired = true;
+	return rc;
+}
+
+int dsm_pair(dsm_t *d)
+{
+	char err[400];
+	err[0] = '\0';
+	if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
+		return -1; /* dsm_error() already says why */
+	if (do_pair(d, err, sizeof err) == 0)
+		return 0;
+	set_err(d, "%s", err);
+	atomic_store(&d->status, DSM_PEER_LOST);
+	return -1;
+}
+
 static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size_t el)
 {
+	char why[200];
+	int local = -1;
 	if (npages == 0 || npages > DSM_MAX_PAGES) {
 		snprintf(err, el, "number of pages must be between 1 and %u", DSM_MAX_PAGES);
-		return NULL;
+		goto local_fail;
 	}
 	d->npages = npages;
 	d->size = npages * d->page_size;
 	if (addr) {
 		if ((uintptr_t)addr % d->page_size) {
 			snprintf(err, el, "address %p is not page aligned", addr);
-			return NULL;
+			goto local_fail;
 		}
 		if (map_region(d, addr, true, err, el) < 0)
-			return NULL;
+			goto local_fail;
 	} else {
 		/* A random address in a window that is normally empty in every
 		 * process, so the peer can map it too. */
@@ -1400,56 +1680,22 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 			if (map_region(d, a, true, err, el) == 0)
 				break;
 			if (tries == 16)
-				return NULL;
+				goto local_fail;
 		}
 	}
 	if (uffd_setup(d, err, el) < 0 || alloc_state(d, err, el) < 0)
+		goto local_fail;
+	local = 0;
+	if (do_pair(d, err, el) < 0)
 		return NULL;
-
-	/* Wait for the peer. */
-	struct pollfd p = {.fd = d->listen_fd, .events = POLLIN};
-	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
-	for (;;) {
-		int r = poll(&p, 1, remaining_ms(dl));
-		if (r > 0)
-			break;
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r == 0)
-			snprintf(err, el, "no peer connected within %u ms", d->opt.accept_timeout_ms);
-		else
-			snprintf(err, el, "poll: %s", strerror(errno));
-		return NULL;
-	}
-	d->sock = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (d->sock < 0) {
-		snprintf(err, el, "accept: %s", strerror(errno));
-		return NULL;
-	}
-	close(d->listen_fd); /* exactly one peer */
-	d->listen_fd = -1;
-	tune_session_socket(d->sock);
 
 	struct dsm_hdr h;
-	char why[200];
-	unsigned char hello[DSM_HELLO_LEN], map[DSM_MAP_LEN];
-	if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.io_timeout_ms),
-		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
-		snprintf(err, el, "handshake: %s", why);
-		if (strncmp(why, "protocol error", 14) == 0)
-			send_error_msg(d->sock, DSM_ERR_PROTOCOL, why);
-		return NULL;
-	}
-	if (check_hello(d, &h, d->rx_buf, err, el) < 0)
-		return NULL;
-	encode_hello(hello, d);
+	unsigned char map[DSM_MAP_LEN];
 	dsm_put32(map, (uint32_t)d->page_size);
 	dsm_put32(map + 4, 0);
 	dsm_put64(map + 8, d->npages);
 	dsm_put64(map + 16, (uintptr_t)d->base);
-	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
-		     sizeof why) < 0 ||
-	    raw_send(d->sock, DSM_MSG_MAP, 0, 0, 0, map, sizeof map, d->opt.io_timeout_ms, why, sizeof why) < 0 ||
+	if (raw_send(d->sock, DSM_MSG_MAP, 0, 0, 0, map, sizeof map, d->opt.io_timeout_ms, why, sizeof why) < 0 ||
 	    raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.request_timeout_ms),
 		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
@@ -1470,56 +1716,72 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 	if (start_threads(d, err, el) < 0)
 		return NULL;
 	return d->base;
+local_fail:
+	/* A peer already paired waits for the region: tell it why there is none. */
+	if (local < 0 && d->paired)
+		send_error_msg(d->sock, DSM_ERR_MAP, err);
+	return NULL;
+}
+
+/* Lowest address a peer may propose: vm.mmap_min_addr, and never below
+ * 64 KiB (the kernel's default) even where the sysctl is lower, so that a
+ * null-pointer bug cannot land in shared memory. */
+static uint64_t lowest_addr(void)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/sys/vm/mmap_min_addr", "re");
+	if (f) {
+		if (fscanf(f, "%llu", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 65536 ? v : 65536;
+}
+
+/* Checks the region the first proposes; a hostile or broken first must not
+ * make us map at a null-ish or non-user address.  msg is empty if usable. */
+static void check_map(struct dsm *d, uint32_t ps, uint64_t np, uint64_t addr, char *msg, size_t ml)
+{
+	/* 47-bit user space: what mmap hands out without a hint on x86_64 and arm64. */
+	const uint64_t user_end = (1ull << 47) - ps;
+	uint64_t lo = lowest_addr();
+	msg[0] = '\0';
+	if (ps != d->page_size)
+		snprintf(msg, ml, "page size mismatch: peer uses %u bytes, this host %zu", ps, d->page_size);
+	else if (np == 0 || np > DSM_MAX_PAGES)
+		snprintf(msg, ml, "peer proposed %llu pages; allowed: 1..%u", (unsigned long long)np,
+			 DSM_MAX_PAGES);
+	else if (addr % ps)
+		snprintf(msg, ml, "unusable address 0x%llx for %llu pages proposed by the first instance: "
+			 "not page aligned", (unsigned long long)addr, (unsigned long long)np);
+	else if (addr < lo)
+		snprintf(msg, ml, "unusable address 0x%llx for %llu pages proposed by the first instance: "
+			 "below 0x%llx (vm.mmap_min_addr, at least 64 KiB)", (unsigned long long)addr,
+			 (unsigned long long)np,
+			 (unsigned long long)lo);
+	else if (addr > user_end || np * ps > user_end - addr)
+		snprintf(msg, ml, "unusable address 0x%llx for %llu pages proposed by the first instance: "
+			 "outside the user address range (0x%llx..0x%llx)", (unsigned long long)addr,
+			 (unsigned long long)np, (unsigned long long)lo, (unsigned long long)user_end);
 }
 
 static void *map_second(struct dsm *d, char *err, size_t el)
 {
-	unsigned char hello[DSM_HELLO_LEN];
 	char why[200];
-	encode_hello(hello, d);
-	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
-		     sizeof why) < 0) {
-		snprintf(err, el, "handshake: %s", why);
+	if (do_pair(d, err, el) < 0)
 		return NULL;
-	}
-	/* The first instance answers once its user has chosen the size.  If
-	 * someone connects to *us* meanwhile, both instances think they are
-	 * second (started together, or same port twice): say so, don't hang. */
-	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
-	for (;;) {
-		struct pollfd p[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->listen_fd, .events = POLLIN}};
-		int r = poll(p, d->listen_fd >= 0 ? 2 : 1, remaining_ms(dl));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(err, el, "poll: %s", strerror(errno));
-			return NULL;
-		}
-		if (r == 0) {
-			snprintf(err, el, "the peer did not start the session within %u ms",
-				 d->opt.accept_timeout_ms);
-			return NULL;
-		}
-		if (p[0].revents)
-			break;
-		if (d->listen_fd >= 0 && p[1].revents) {
-			snprintf(err, el, "another instance connected to our listen port while we were "
-					  "joining as the second instance: both started at once, or the two "
-					  "ports are the same. Start one instance, then the other");
-			return NULL;
-		}
-	}
+	/* The first instance sends the region once its user has chosen the size. */
 	struct dsm_hdr h;
 	unsigned char buf[DSM_HELLO_MAX];
-	if (raw_recv(d->sock, &h, buf, sizeof buf, UINT64_MAX, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+	if (raw_recv(d->sock, &h, buf, sizeof buf, deadline_after_ms(d->opt.accept_timeout_ms),
+		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return NULL;
 	}
-	if (check_hello(d, &h, buf, err, el) < 0)
-		return NULL;
-	if (raw_recv(d->sock, &h, buf, sizeof buf, deadline_after_ms(d->opt.io_timeout_ms),
-		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
-		snprintf(err, el, "handshake: %s", why);
+	if (h.type == DSM_MSG_ERROR && h.payload_len >= 4) {
+		char txt[DSM_ERROR_MAX];
+		sanitize(txt, sizeof txt, buf + 4, h.payload_len - 4);
+		snprintf(err, el, "the first instance could not map the region: %s", txt);
 		return NULL;
 	}
 	if (h.type != DSM_MSG_MAP || h.payload_len != DSM_MAP_LEN) {
@@ -1531,16 +1793,7 @@ static void *map_second(struct dsm *d, char *err, size_t el)
 	uint32_t ps = dsm_get32(buf);
 	uint64_t np = dsm_get64(buf + 8), addr = dsm_get64(buf + 16);
 	char msg[300];
-	msg[0] = '\0';
-	if (ps != d->page_size)
-		snprintf(msg, sizeof msg, "page size mismatch: peer uses %u bytes, this host %zu", ps,
-			 d->page_size);
-	else if (np == 0 || np > DSM_MAX_PAGES)
-		snprintf(msg, sizeof msg, "peer proposed %llu pages; allowed: 1..%u", (unsigned long long)np,
-			 DSM_MAX_PAGES);
-	else if (addr == 0 || addr % ps || addr + np * ps < addr || addr + np * ps > 0x800000000000ull)
-		snprintf(msg, sizeof msg, "peer proposed an unusable address 0x%llx for %llu pages",
-			 (unsigned long long)addr, (unsigned long long)np);
+	check_map(d, ps, np, addr, msg, sizeof msg);
 	if (!msg[0]) {
 		d->npages = (size_t)np;
 		d->size = (size_t)np * ps;
@@ -1558,10 +1811,6 @@ static void *map_second(struct dsm *d, char *err, size_t el)
 		snprintf(err, el, "handshake: %s", why);
 		return NULL;
 	}
-	if (d->listen_fd >= 0) {
-		close(d->listen_fd);
-		d->listen_fd = -1;
-	}
 	return d->base;
 }
 
@@ -1576,6 +1825,8 @@ void *dsm_map(dsm_t *d, size_t npages, void *addr)
 	long ps = sysconf(_SC_PAGESIZE);
 	d->page_size = ps > 0 ? (size_t)ps : 4096;
 	void *r;
+	if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
+		return NULL; /* a failed dsm_pair: dsm_error() says why */
 	if (d->role == DSM_ROLE_FIRST) {
 		r = map_first(d, npages, addr, err, sizeof err);
 	} else if (npages || addr) {

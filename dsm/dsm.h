@@ -26,6 +26,9 @@ extern "C" {
 
 typedef struct dsm dsm_t;
 
+/* Largest region, in pages, that dsm_map accepts (and a peer may propose). */
+#define DSM_MAX_PAGES (1u << 20)
+
 enum dsm_role {
 	DSM_ROLE_AUTO = 0,   /* connect to the peer if it listens, else wait for it */
 	DSM_ROLE_FIRST = 1,  /* chooses size and address, waits for the peer */
@@ -48,7 +51,9 @@ struct dsm_options {
 	enum dsm_role role;
 	const char *listen_host;      /* NULL: every local address (IPv6 dual stack) */
 	unsigned connect_timeout_ms;  /* SECOND: keep retrying a refused connect this long */
-	unsigned accept_timeout_ms;   /* FIRST: how long dsm_map waits for the peer; 0 = forever */
+	unsigned accept_timeout_ms;   /* FIRST: how long pairing waits for the peer; SECOND: how
+				       * long it waits for the first's HELLO and MAP; 0 = forever */
+	unsigned handshake_timeout_ms; /* FIRST: a connection must deliver its HELLO within this */
 	unsigned io_timeout_ms;       /* a started message must arrive completely within this */
 	unsigned request_timeout_ms;  /* an unanswered request declares the peer lost */
 	unsigned hold_us;             /* a page fetched for a local fault is kept at least this long */
@@ -57,12 +62,16 @@ struct dsm_options {
 	void (*on_remote_fault)(void *arg, size_t page, enum dsm_fault_kind kind);
 	/* Called once when the peer leaves or is lost; must not touch the region. */
 	void (*on_peer_gone)(void *arg, enum dsm_peer_status status, const char *why);
+	/* FIRST, while pairing: a connection that is not a well-behaved peer
+	 * (no HELLO in time, garbage, wrong version or role) was dropped; the
+	 * instance goes on waiting for the real peer. */
+	void (*on_rejected)(void *arg, const char *why);
 	void *cb_arg;
 };
 
 struct dsm_stats {
 	uint64_t remote_faults;   /* faults that needed the peer */
-	uint64_t local_faults;    /* first touch of a never-written page, stale events */
+	uint64_t local_faults;    /* faults already resolved by an earlier event or a PUSH */
 	uint64_t requests_served; /* peer requests answered */
 	uint64_t pages_sent;
 	uint64_t pages_received;
@@ -82,6 +91,13 @@ enum dsm_role dsm_role(const dsm_t *d);
 /* Port we listen on (useful with listen_port "0"), 0 if none. */
 unsigned dsm_listen_port(const dsm_t *d);
 
+/* Pairs with the peer without mapping anything yet.  FIRST: accepts
+ * connections until one completes the HELLO exchange; the others are dropped
+ * (see on_rejected).  SECOND: exchanges HELLOs with the first.  Afterwards
+ * the first chooses the size (dsm_map) while the second waits in dsm_map.
+ * Optional: dsm_map pairs by itself.  0, or -1 (see dsm_error()). */
+int dsm_pair(dsm_t *d);
+
 /* FIRST: maps npages pages (at addr if not NULL, else at a random address
  * chosen for being free on both hosts), waits for the peer and agrees on
  * the region.  SECOND: npages and addr must be 0/NULL; the region comes from
@@ -99,7 +115,9 @@ size_t dsm_page_size(const dsm_t *d);
  * ENOTCONN if the peer is gone. */
 int dsm_sync(dsm_t *d);
 
-/* 'M', 'S' or 'I' for the page, '?' if out of range. */
+/* 'M', 'S' or 'I' for the page, '?' if out of range.  Every page starts
+ * Invalid on both hosts; the first access fetches it from the peer (zeros
+ * while nobody has written it). */
 char dsm_page_state(dsm_t *d, size_t page);
 
 enum dsm_peer_status dsm_peer_status(dsm_t *d);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define DSM_WIRE_MAGIC 0x44534d70u /* "DSMp" */
-#define DSM_PROTO_VERSION 1u       /* the only version this code speaks */
+#define DSM_PROTO_VERSION 2u       /* the only version this code speaks (2: pages start Invalid) */
 #define DSM_HDR_LEN 16u
 #define DSM_HELLO_LEN 24u          /* minimum; later versions may append fields */
 #define DSM_HELLO_MAX 1024u

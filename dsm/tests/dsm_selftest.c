@@ -62,6 +62,7 @@ struct shm {
 	atomic_int killed;
 	char why[2][700];
 	char info[2][400];
+	char note[600]; /* connections the real first dropped while pairing */
 	uint64_t u[2][16];
 	int nops[CO_W];
 	struct co_rec rec[CO_W][CO_MAXOPS];
@@ -355,15 +356,31 @@ static void think(uint64_t max_ns, uint64_t r)
 
 /* ----------------------------------------------------- basic transitions */
 
+static atomic_int g_remote_faults;
+
+static void count_remote_fault(void *arg, size_t page, enum dsm_fault_kind kind)
+{
+	(void)arg;
+	(void)page;
+	(void)kind;
+	atomic_fetch_add(&g_remote_faults, 1);
+}
+
 static void msi_first(void)
 {
 	struct dsm_options o = test_opts();
+	o.on_remote_fault = count_remote_fault;
 	char *m;
 	dsm_t *d = pair_open(&o, 4, NULL, &m);
 	for (size_t i = 0; i < 4; i++)
-		expect_state(d, i, 'S', "after pairing");
+		expect_state(d, i, 'I', "after pairing");
+	/* A fresh page: the read asks the peer, which has nothing either (zeros). */
+	int asked = atomic_load(&g_remote_faults);
+	CHECK(m[3 * PAGE + 7] == 0, "fresh page 3 is not zero");
+	CHECK(atomic_load(&g_remote_faults) == asked + 1, "first read of fresh page 3 did not ask the peer");
+	expect_state(d, 3, 'S', "after reading it");
 	barrier(1);
-	strcpy(m, "first wrote page 0"); /* S -> M: invalidates the peer */
+	strcpy(m, "first wrote page 0"); /* I -> M: the peer has nothing to send */
 	expect_state(d, 0, 'M', "after local write");
 	barrier(2);
 	barrier(3); /* second read page 0 */
@@ -399,6 +416,9 @@ static void msi_second(void)
 	char *m;
 	dsm_t *d = pair_open(&o, 4, NULL, &m);
 	barrier(1);
+	expect_state(d, 3, 'I', "after the peer read it (fresh)");
+	CHECK(m[3 * PAGE + 9] == 0, "fresh page 3 read by the peer is not zero here");
+	expect_state(d, 3, 'S', "after reading it");
 	barrier(2);
 	expect_state(d, 0, 'I', "after the peer wrote it");
 	CHECK(strcmp(m, "first wrote page 0") == 0, "second reads '%.40s' from page 0", m);
@@ -1079,10 +1099,10 @@ static int fake_second_handshake(void)
 	int fd = fake_connect();
 	unsigned char b[DSM_HELLO_MAX];
 	struct dsm_hdr h;
-	hello_payload(b, DSM_WIRE_MAGIC, 1, 1, DSM_ROLE_SECOND);
+	hello_payload(b, DSM_WIRE_MAGIC, DSM_PROTO_VERSION, DSM_PROTO_VERSION, DSM_ROLE_SECOND);
 	CHECK(fake_send(fd, DSM_MSG_HELLO, 0, 0, 0, b, DSM_HELLO_LEN) == 0, "send HELLO");
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_HELLO, "no HELLO from real first");
-	CHECK(dsm_get32(b) == DSM_WIRE_MAGIC && dsm_get16(b + 4) == 1 && dsm_get32(b + 8) == DSM_ROLE_FIRST,
+	CHECK(dsm_get32(b) == DSM_WIRE_MAGIC && dsm_get16(b + 4) == DSM_PROTO_VERSION && dsm_get32(b + 8) == DSM_ROLE_FIRST,
 	      "real first's HELLO is malformed");
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_MAP && h.payload_len == DSM_MAP_LEN,
 	      "no MAP from real first");
@@ -1114,13 +1134,13 @@ static void act_bad_magic(int fd)
 static void act_version(int fd)
 {
 	unsigned char b[DSM_HELLO_LEN];
-	hello_payload(b, DSM_WIRE_MAGIC, 2, 3, DSM_ROLE_SECOND);
+	hello_payload(b, DSM_WIRE_MAGIC, DSM_PROTO_VERSION + 1, DSM_PROTO_VERSION + 2, DSM_ROLE_SECOND);
 	fake_send(fd, DSM_MSG_HELLO, 0, 0, 0, b, sizeof b);
 }
 static void act_role(int fd)
 {
 	unsigned char b[DSM_HELLO_LEN];
-	hello_payload(b, DSM_WIRE_MAGIC, 1, 1, DSM_ROLE_FIRST);
+	hello_payload(b, DSM_WIRE_MAGIC, DSM_PROTO_VERSION, DSM_PROTO_VERSION, DSM_ROLE_FIRST);
 	fake_send(fd, DSM_MSG_HELLO, 0, 0, 0, b, sizeof b);
 }
 static void act_truncated_eof(int fd)
@@ -1136,7 +1156,15 @@ static void act_truncated_stall(int fd)
 {
 	unsigned char b[10] = {0, 0, 0, DSM_HELLO_LEN, 0, DSM_MSG_HELLO, 0, 0, 0, 0};
 	CHECK(send(fd, b, sizeof b, MSG_NOSIGNAL) == (ssize_t)sizeof b, "send");
-	sleep(3); /* longer than the real host's io timeout */
+	usleep(1000000); /* longer than the real host's handshake timeout */
+}
+static void act_port_scan(int fd)
+{
+	shutdown(fd, SHUT_RDWR); /* connect, then close without a word */
+}
+static void act_silent(int fd)
+{
+	(void)fd; /* connected, says nothing: the handshake timeout drops it */
 }
 static void act_oversized(int fd)
 {
@@ -1190,10 +1218,12 @@ static void act_second_request(int fd)
 static const struct fake_case fake_cases[] = {
 	{"fake-garbage", false, act_garbage, "announces", true},
 	{"fake-bad-magic", false, act_bad_magic, "does not speak the dsm protocol", true},
-	{"fake-version-mismatch", false, act_version, "protocol version mismatch: peer speaks versions 2..3", true},
+	{"fake-version-mismatch", false, act_version, "protocol version mismatch: peer speaks versions 3..4", true},
 	{"fake-role-conflict", false, act_role, "role", true},
 	{"fake-truncated-eof", false, act_truncated_eof, "truncated after", false},
 	{"fake-truncated-stall", false, act_truncated_stall, "timed out waiting for the rest", false},
+	{"fake-port-scan", false, act_port_scan, "closed without sending a HELLO", false},
+	{"fake-silent", false, act_silent, "sent no HELLO within 500 ms", false},
 	{"fake-oversized-length", false, act_oversized, "announces 4294967280 payload bytes", true},
 	{"fake-page-out-of-range", true, act_bad_page, "malformed message type 16", true},
 	{"fake-bad-flags", true, act_bad_flags, "malformed message type 16", true},
@@ -1206,32 +1236,43 @@ static const struct fake_case fake_cases[] = {
 };
 static const struct fake_case *g_case;
 
+static void note_rejected(void *arg, const char *why)
+{
+	(void)arg;
+	size_t n = strlen(sh->note);
+	snprintf(sh->note + n, sizeof sh->note - n, "%s%s", n ? " | " : "", why);
+}
+
 /* Real FIRST facing a misbehaving fake SECOND. */
 static void fake_real_first(void)
 {
 	struct dsm_options o = test_opts();
 	o.io_timeout_ms = 500;
+	o.handshake_timeout_ms = 500;
 	o.hold_us = 2000000; /* long hold so act_second_request's first REQ is deferred */
 	o.role = DSM_ROLE_FIRST;
+	o.on_rejected = note_rejected;
 	char err[400];
 	dsm_t *d = dsm_open("0", NULL, NULL, &o, err, sizeof err);
 	CHECK(d, "dsm_open: %s", err);
 	atomic_store(&sh->port, dsm_listen_port(d));
 	char *m = dsm_map(d, 4, NULL);
 	if (!g_case->session) {
-		CHECK(!m, "handshake with a misbehaving peer succeeded");
-		CHECK(strstr(dsm_error(d), g_case->expect), "error '%s' lacks '%s'", dsm_error(d), g_case->expect);
-		info("real host: %s", dsm_error(d));
+		/* The bad connection is dropped and reported; pairing goes on
+		 * and the fake's second, correct connection gets the region. */
+		CHECK(m, "a misbehaving connection ended pairing: %s", dsm_error(d));
+		CHECK(strstr(sh->note, g_case->expect), "rejection '%s' lacks '%s'", sh->note, g_case->expect);
+		info("real host: %s", sh->note);
+		wait_until(status_not_connected, d, 5000, "the fake's close");
 		dsm_close(d);
 		return;
 	}
 	CHECK(m, "dsm_map: %s", dsm_error(d));
 	uint64_t v;
-	CHECK(try_read(&v, (uint64_t *)(m + 2 * PAGE)) == 0, "local read of page 2 failed");
-	if (g_case->act == act_second_request) {
-		/* obtain page 3 exclusively: the fake grants it */
+	/* Fresh pages: the fake grants them without data (zeros). */
+	CHECK(try_read(&v, (uint64_t *)(m + 2 * PAGE)) == 0 && v == 0, "read of fresh page 2 failed");
+	if (g_case->act == act_second_request)
 		CHECK(try_write((uint64_t *)(m + 3 * PAGE), 42) == 0, "write to page 3 failed");
-	}
 	barrier(1);
 	wait_until(status_not_connected, d, 5000, "the protocol error to be detected");
 	CHECK(dsm_peer_status(d) == DSM_PEER_LOST, "status %d", dsm_peer_status(d));
@@ -1247,10 +1288,14 @@ static void fake_second(void)
 	int fd;
 	if (g_case->session) {
 		fd = fake_second_handshake();
+		struct dsm_hdr h;
+		unsigned char b[PAGE];
+		/* grant the real host's read of fresh page 2: no data means zeros */
+		CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_REQ && h.page == 2 &&
+			      h.flags == DSM_WANT_SHARED, "expected REQ SHARED for page 2");
+		fake_send(fd, DSM_MSG_GRANT, 0, 2, h.seq, NULL, 0);
 		if (g_case->act == act_second_request) {
-			/* grant the real host's write to page 3 (an upgrade from S) */
-			struct dsm_hdr h;
-			unsigned char b[PAGE];
+			/* grant the real host's write to fresh page 3 */
 			CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_REQ && h.page == 3 &&
 				      h.flags == DSM_WANT_EXCL, "expected REQ EXCL for page 3");
 			fake_send(fd, DSM_MSG_GRANT, 0, 3, h.seq, NULL, 0);
@@ -1272,6 +1317,8 @@ static void fake_second(void)
 	}
 	CHECK(got_error || !g_case->expect_error_msg, "real host closed without sending an ERROR message");
 	close(fd);
+	if (!g_case->session) /* the real first must still be waiting for a peer */
+		close(fake_second_handshake());
 }
 
 /* Fake FIRST vs real SECOND: MAP validation. */
@@ -1286,7 +1333,10 @@ static const struct map_case map_cases[] = {
 	{"fake-map-zero-pages", PAGE, 0, 0x300000000000ull, "proposed 0 pages"},
 	{"fake-map-huge", PAGE, 1ull << 40, 0x300000000000ull, "proposed 1099511627776 pages"},
 	{"fake-map-unaligned", PAGE, 4, 0x300000000123ull, "unusable address"},
-	{"fake-map-kernel-address", PAGE, 4, 0xffff800000000000ull, "unusable address"},
+	{"fake-map-kernel-address", PAGE, 4, 0xffff800000000000ull, "outside the user address range"},
+	{"fake-map-low-address", PAGE, 4, 0x1000, "(vm.mmap_min_addr, at least 64 KiB)"},
+	{"fake-map-null", PAGE, 4, 0, "(vm.mmap_min_addr, at least 64 KiB)"},
+	{"fake-map-beyond-user-end", PAGE, 4, 0x7ffffffff000ull - PAGE, "outside the user address range"},
 };
 static const struct map_case *g_map_case;
 
@@ -1314,9 +1364,9 @@ static int fake_first_handshake(uint32_t ps, uint64_t np, uint64_t addr)
 	struct dsm_hdr h;
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_HELLO && h.payload_len == DSM_HELLO_LEN,
 	      "no HELLO from the real second");
-	CHECK(dsm_get32(b) == DSM_WIRE_MAGIC && dsm_get16(b + 4) == 1 && dsm_get16(b + 6) == 1 &&
+	CHECK(dsm_get32(b) == DSM_WIRE_MAGIC && dsm_get16(b + 4) == DSM_PROTO_VERSION && dsm_get16(b + 6) == DSM_PROTO_VERSION &&
 		      dsm_get32(b + 8) == DSM_ROLE_SECOND, "real second's HELLO is malformed");
-	hello_payload(b, DSM_WIRE_MAGIC, 1, 1, DSM_ROLE_FIRST);
+	hello_payload(b, DSM_WIRE_MAGIC, DSM_PROTO_VERSION, DSM_PROTO_VERSION, DSM_ROLE_FIRST);
 	fake_send(fd, DSM_MSG_HELLO, 0, 0, 0, b, DSM_HELLO_LEN);
 	dsm_put32(b, ps);
 	dsm_put32(b + 4, 0);
@@ -1333,6 +1383,10 @@ static void map_fake_first(void)
 	unsigned char b[PAGE];
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_ERROR && dsm_get32(b) == DSM_ERR_MAP,
 	      "real second did not answer the bad MAP with ERROR(MAP)");
+	/* the first side hears the same reason */
+	b[h.payload_len < PAGE ? h.payload_len : PAGE - 1] = '\0';
+	CHECK(strstr((char *)b + 4, g_map_case->expect), "ERROR text '%s' lacks '%s'", (char *)b + 4,
+	      g_map_case->expect);
 	close(fd);
 }
 
@@ -1358,7 +1412,8 @@ static void conform_fake_first(void)
 	struct dsm_hdr h;
 	unsigned char b[PAGE];
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_MAP_OK, "no MAP_OK");
-	/* 1. invalidate page 0: real host is S, must answer GRANT without data */
+	/* 1. take fresh page 0 exclusively: the real host (I, nobody wrote it)
+	 *    must answer GRANT without data */
 	fake_send(fd, DSM_MSG_REQ, DSM_WANT_EXCL, 0, 77, NULL, 0);
 	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0, "no answer to REQ EXCL");
 	CHECK(h.type == DSM_MSG_GRANT && h.flags == 0 && h.page == 0 && h.seq == 77 && h.payload_len == 0,
