@@ -1054,9 +1054,12 @@ static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uin
 		}
 	} else if (pg_install(d, idx, d->zero_page, !write) == 0) {
 		pg->present = true; /* never written by anyone: zeros */
-		pg->state = write ? ST_M : ST_S;
-		if (write)
+		if (write) {
+			pg->state = ST_M;
 			pg->fresh = false;
+		} else if (pg->state != ST_M) {
+			pg->state = ST_S; /* M after a BYE stays ours: WP until a store */
+		}
 	}
 }
 

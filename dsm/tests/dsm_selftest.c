@@ -998,7 +998,7 @@ static void close_first(void)
 {
 	struct dsm_options o = test_opts();
 	char *m;
-	dsm_t *d = pair_open(&o, 8, NULL, &m);
+	dsm_t *d = pair_open(&o, 9, NULL, &m);
 	for (int p = 0; p < 4; p++)
 		snprintf(m + (size_t)p * PAGE, 32, "first %d", p);
 	barrier(1);
@@ -1014,6 +1014,11 @@ static void close_first(void)
 		CHECK(try_write((uint64_t *)(m + (size_t)p * PAGE + 64), 7) == 0, "page %d not writable after peer left", p);
 		expect_state(d, (size_t)p, 'M', "after the peer left");
 	}
+	/* Page 8 was never touched by anyone: zeros, and ours. */
+	expect_state(d, 8, 'M', "(never touched) after the peer left");
+	uint64_t v;
+	CHECK(try_read(&v, (uint64_t *)(m + 8 * PAGE)) == 0 && v == 0, "never-touched page 8 unreadable");
+	expect_state(d, 8, 'M', "(never touched) after reading it");
 	CHECK(dsm_close(d) == 0, "dsm_close failed");
 }
 
@@ -1021,7 +1026,7 @@ static void close_second(void)
 {
 	struct dsm_options o = test_opts();
 	char *m;
-	dsm_t *d = pair_open(&o, 8, NULL, &m);
+	dsm_t *d = pair_open(&o, 9, NULL, &m);
 	barrier(1);
 	for (int p = 4; p < 8; p++)
 		snprintf(m + (size_t)p * PAGE, 32, "second %d", p);
