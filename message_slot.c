@@ -30,6 +30,7 @@
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
+#include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
@@ -43,6 +44,11 @@ static unsigned long max_msg_bytes = 256UL << 20;
 module_param(max_msg_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_msg_bytes,
 		 "Bound on memory held by all messages, in bytes (default 256 MiB)");
+
+static unsigned int max_channels = 1U << 20;
+module_param(max_channels, uint, 0644);
+MODULE_PARM_DESC(max_channels,
+		 "Bound on distinct channels per slot (default 1048576)");
 
 static unsigned int censor_period = 3;
 module_param(censor_period, uint, 0444);
@@ -91,6 +97,73 @@ static void budget_uncharge(struct mem_budget *budget, long bytes)
 
 static struct mem_budget msg_budget = { .limit = &max_msg_bytes };
 static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
+
+/* Read-only parameters showing what a budget holds, for admins and tests. */
+static int budget_used_get(char *buffer, const struct kernel_param *kp)
+{
+	const struct mem_budget *budget = kp->arg;
+
+	return sysfs_emit(buffer, "%ld\n", atomic_long_read(&budget->used));
+}
+
+static const struct kernel_param_ops budget_used_ops = {
+	.get = budget_used_get,
+};
+
+module_param_cb(msg_bytes_used, &budget_used_ops, &msg_budget, 0444);
+MODULE_PARM_DESC(msg_bytes_used, "Bytes charged to max_msg_bytes now");
+module_param_cb(npheap_bytes_used, &budget_used_ops, &npheap_budget, 0444);
+MODULE_PARM_DESC(npheap_bytes_used, "Bytes charged to npheap_max_bytes now");
+
+/*
+ * xarray index nodes are charged to the budgets as well: an unprivileged
+ * user choosing sparse ids makes the kernel allocate up to one 576-byte
+ * node per index level for each entry, far more than the entries cost.
+ */
+#define XA_NODE_BYTES	sizeof(struct xa_node)
+
+/* Smallest root shift under which @index fits. */
+static unsigned int xa_shift_for(unsigned long index)
+{
+	unsigned int shift = 0;
+
+	while (shift < BITS_PER_LONG - XA_CHUNK_SHIFT &&
+	       (index >> shift) >= XA_CHUNK_SIZE)
+		shift += XA_CHUNK_SHIFT;
+	return shift;
+}
+
+/*
+ * Nodes that storing a new entry at @index into @xa (xa_lock held) makes the
+ * xarray allocate: the levels the tree grows at the top (each a new node
+ * whose slot 0 holds the old tree) plus every missing node on @index's path
+ * below the deepest one that exists.  This follows lib/xarray.c's
+ * xas_expand() and xas_create().
+ */
+static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
+{
+	void *entry = xa_head_locked(xa);
+	unsigned int shift = xa_shift_for(index);
+	struct xa_node *node;
+
+	if (!entry)		/* index 0 lives in the head itself */
+		return index ? shift / XA_CHUNK_SHIFT + 1 : 0;
+	if (!xa_is_node(entry))	/* a lone entry at index 0 gets a chain */
+		return 2 * (shift / XA_CHUNK_SHIFT) + 1;
+
+	node = xa_to_node(entry);
+	if (node->shift < shift)
+		return (shift - node->shift) / XA_CHUNK_SHIFT +
+		       shift / XA_CHUNK_SHIFT;
+	while (node->shift) {
+		entry = xa_entry_locked(xa, node, (index >> node->shift) &
+					XA_CHUNK_MASK);
+		if (!xa_is_node(entry))
+			break;
+		node = xa_to_node(entry);
+	}
+	return node->shift / XA_CHUNK_SHIFT;
+}
 
 /* ------------------------------------------------------------------------
  * Message slots
@@ -169,6 +242,8 @@ static void msg_free_rcu(struct rcu_head *head)
 
 struct msgslot {
 	struct xarray channels;
+	unsigned int nr_channels;	/* under the channels xa_lock */
+	unsigned long index_bytes;	/* index nodes charged, ditto */
 	seqcount_spinlock_t seq[MSGSLOT_SEQS];
 };
 
@@ -196,7 +271,7 @@ static struct msgslot *msgslot_get(unsigned int minor)
 	if (slot)
 		return slot;
 
-	slot = kmalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
+	slot = kzalloc(sizeof(*slot), GFP_KERNEL_ACCOUNT);
 	if (!slot)
 		return ERR_PTR(-ENOMEM);
 	xa_init_flags(&slot->channels, XA_FLAGS_ACCOUNT);
@@ -220,6 +295,7 @@ static void msgslot_destroy(struct msgslot *slot)
 		budget_uncharge(&msg_budget, msg_charge(msg));
 		msg_free(msg);
 	}
+	budget_uncharge(&msg_budget, slot->index_bytes);
 	xa_destroy(&slot->channels);
 	kfree(slot);
 }
@@ -315,17 +391,21 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 /*
  * Make @text @channel's message.  The common case, a message of the same
  * size class, is copied in place; otherwise a new buffer is swapped in and
- * charged the size difference.
+ * charged the size difference plus, for a new channel, the index nodes it
+ * needs.  Channels are never erased, so a charged node stays charged until
+ * the slot is destroyed on unload.
  */
 static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 			   size_t len)
 {
-	struct msgslot_msg *msg, *old, *prev = NULL;
+	XA_STATE(xas, &slot->channels, channel);
+	struct msgslot_msg *msg, *old;
+	unsigned long nodes, left;
 	long delta;
 	int ret;
 
-	xa_lock(&slot->channels);
-	old = xa_load(&slot->channels, channel);
+	xas_lock(&xas);
+	old = xas_load(&xas);
 	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
 		seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
 
@@ -333,38 +413,51 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 		old->len = len;
 		memcpy(old->data, text, len);
 		write_seqcount_end(seq);
-		xa_unlock(&slot->channels);
+		xas_unlock(&xas);
 		return 0;
 	}
-	xa_unlock(&slot->channels);
+	xas_unlock(&xas);
+	xas_reset(&xas);
 
 	msg = msg_alloc(text, len);
 	if (!msg)
 		return -ENOMEM;
 
-	xa_lock(&slot->channels);
-	old = xa_load(&slot->channels, channel);
-	delta = msg_charge(msg) - msg_charge(old);
-	if (budget_charge(&msg_budget, delta)) {
-		/* May drop the lock to allocate nodes: @prev is what it replaced. */
-		prev = __xa_store(&slot->channels, channel, msg, GFP_KERNEL);
-		ret = xa_err(prev);
-		if (ret)
-			budget_uncharge(&msg_budget, delta);
-		else if (prev != old)
-			budget_uncharge(&msg_budget,
-					msg_charge(prev) - msg_charge(old));
-	} else {
-		ret = -ENOMEM;
-	}
-	xa_unlock(&slot->channels);
+	/* The store allocates under the lock without sleeping, or fails and
+	 * xas_nomem() allocates a node outside it: recount after each retry.
+	 */
+	do {
+		xas_lock(&xas);
+		old = xas_load(&xas);
+		nodes = old ? 0 : xa_nodes_to_insert(&slot->channels, channel);
+		delta = msg_charge(msg) - msg_charge(old) + nodes * XA_NODE_BYTES;
+		if (!old && slot->nr_channels >= READ_ONCE(max_channels)) {
+			ret = -ENOMEM;
+		} else if (!budget_charge(&msg_budget, delta)) {
+			ret = -ENOMEM;
+		} else {
+			xas_store(&xas, msg);
+			ret = xas_error(&xas);
+			if (ret) {
+				/* Nodes linked before the failure stay, charged. */
+				left = xa_nodes_to_insert(&slot->channels, channel);
+				nodes -= left;
+				budget_uncharge(&msg_budget,
+						delta - nodes * XA_NODE_BYTES);
+			} else if (!old) {
+				slot->nr_channels++;
+			}
+			slot->index_bytes += nodes * XA_NODE_BYTES;
+		}
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
 
 	if (ret) {
 		msg_free(msg);
 		return ret;
 	}
-	if (prev)
-		call_rcu(&prev->rcu, msg_free_rcu);
+	if (old)
+		call_rcu(&old->rcu, msg_free_rcu);
 	return 0;
 }
 
@@ -483,6 +576,42 @@ struct npheap {
 
 static struct npheap heaps[NPHEAP_MINORS];
 
+/*
+ * GETSIZE returns the size through the ioctl's int: objects stay below
+ * 2 GiB so that every size it reports is true.
+ */
+#define NPHEAP_MAX_PAGES	((SZ_2G >> PAGE_SHIFT) - 1)
+
+/* Nodes of an xarray holding the dense indices 0 .. @n - 1. */
+static unsigned long xa_dense_nodes(unsigned long n)
+{
+	unsigned long nodes = 0, span = XA_CHUNK_SIZE;
+
+	if (n <= 1)		/* index 0 lives in the head itself */
+		return 0;
+	for (;;) {
+		nodes += DIV_ROUND_UP(n, span);
+		if (n <= span)
+			return nodes;
+		span <<= XA_CHUNK_SHIFT;
+	}
+}
+
+/*
+ * What an object of @npages pages at @id is charged: its pages, the index
+ * of its pages, and one objects-index node per level of @id's path.  The
+ * last part is exact for sparse ids and an overestimate for dense ones; only
+ * the path of id 0 can hold nodes no object paid for, one per level.
+ */
+static unsigned long npheap_obj_charge(pgoff_t id, unsigned long npages)
+{
+	if (!npages)
+		return 0;
+	return (npages << PAGE_SHIFT) +
+	       (xa_dense_nodes(npages) + xa_shift_for(id) / XA_CHUNK_SHIFT + 1) *
+	       XA_NODE_BYTES;
+}
+
 static void npheap_obj_free_pages(struct npheap_obj *obj, unsigned long from)
 {
 	struct page *page;
@@ -500,7 +629,7 @@ static void npheap_obj_release(struct kref *ref)
 
 	npheap_obj_free_pages(obj, 0);
 	xa_destroy(&obj->pages);
-	budget_uncharge(&npheap_budget, obj->npages << PAGE_SHIFT);
+	budget_uncharge(&npheap_budget, npheap_obj_charge(obj->id, obj->npages));
 	kfree_rcu(obj, rcu);
 }
 
@@ -512,12 +641,15 @@ static void npheap_obj_put(struct npheap_obj *obj)
 /* Grow @obj to @npages zeroed pages; on failure it is left as it was. */
 static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
 {
-	unsigned long extra = npages - obj->npages;
+	long charge;
 	unsigned long index;
 	int ret;
 
-	if (extra > (ULONG_MAX >> PAGE_SHIFT) ||
-	    !budget_charge(&npheap_budget, extra << PAGE_SHIFT))
+	if (npages > NPHEAP_MAX_PAGES)
+		return -EFBIG;
+	charge = npheap_obj_charge(obj->id, npages) -
+		 npheap_obj_charge(obj->id, obj->npages);
+	if (!budget_charge(&npheap_budget, charge))
 		return -ENOMEM;
 
 	for (index = obj->npages; index < npages; index++) {
@@ -540,7 +672,7 @@ static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
 
 undo:
 	npheap_obj_free_pages(obj, obj->npages);
-	budget_uncharge(&npheap_budget, extra << PAGE_SHIFT);
+	budget_uncharge(&npheap_budget, charge);
 	return ret;
 }
 
@@ -855,7 +987,7 @@ static void npheap_init_heaps(void)
 
 	for (i = 0; i < NPHEAP_MINORS; i++) {
 		mutex_init(&heaps[i].objects_lock);
-		xa_init(&heaps[i].objects);
+		xa_init_flags(&heaps[i].objects, XA_FLAGS_ACCOUNT);
 		xa_init(&heaps[i].locks);
 	}
 }

@@ -240,21 +240,25 @@ static bool set_max_msg_bytes(unsigned long value)
 	return write_file(PARAMS "max_msg_bytes", text);
 }
 
+/* Index nodes are charged 576 bytes each, on top of the messages. */
+#define INDEX_NODE 576UL
+
 /*
  * Measure what the driver charges for a @len-byte message (a slab object
- * size: a multiple of 16): with the limit at stored + 16k, the first k at
- * which a write to a new channel succeeds.  Failed writes change nothing,
- * so what is stored stays exactly known.
+ * size: a multiple of 16): with the limit at what is charged + 16k, the first
+ * k at which a write to a new channel of an existing index leaf succeeds.
+ * Failed writes change nothing, so what is stored stays exactly known.
  */
 static bool calibrate(char *why, size_t len)
 {
-	unsigned long used = stored_bytes(), saved, k;
+	unsigned long used, saved, k;
 	uint8_t msg[MSG_SLOT_MAX_LEN];
 	uint32_t channel = 1000 + len;
 	int fd = slot_fd_on(12, channel);
 	ssize_t ret = -1;
 
 	TAP_CHECK(read_ulong(PARAMS "max_msg_bytes", &saved), "cannot read max_msg_bytes");
+	TAP_CHECK(read_ulong(PARAMS "msg_bytes_used", &used), "cannot read msg_bytes_used");
 	memset(msg, 'c', len);
 	for (k = 1; k <= 64 && ret < 0; k++) {
 		TAP_CHECK(set_max_msg_bytes(used + 16 * k), "cannot set max_msg_bytes");
@@ -280,6 +284,15 @@ static bool test_calibrate(char *why)
 	size_t i;
 
 	TAP_CHECK(nstored == 0, "calibration must run first");
+	/* Create the index leaves of channels 1001..1128 (1000 / 64 = 15). */
+	for (i = 0; i < 3; i++) {
+		int fd = slot_fd_on(12, 960 + 64 * (i + 1));
+
+		TAP_CHECK(write(fd, "l", 1) == 1, "1-byte write on slot 12: %s",
+			  tap_errno_name(errno));
+		close(fd);
+		remember(12, 960 + 64 * (i + 1), 1);
+	}
 	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		if (!calibrate(why, lengths[i]))
 			return false;
@@ -497,24 +510,28 @@ static bool test_no_alloc_calls(char *why)
 }
 
 /*
- * No charge leaked or lost by any error path: with the limit at what the
- * stored messages cost plus one 128-byte message, exactly that one more
- * message fits.
+ * No charge leaked or lost by any error path: beyond the stored messages the
+ * driver charges only whole index nodes, and with the limit at what it
+ * charges plus growing a 1-byte message to 128 bytes, exactly that fits.
  */
 static bool test_msg_budget_exact(char *why)
 {
-	unsigned long used = stored_bytes(), saved;
+	unsigned long used, saved;
 	char value[32];
 	uint8_t msg[MSG_SLOT_MAX_LEN];
 	int fd;
 	ssize_t ret;
 
 	TAP_CHECK(read_ulong(PARAMS "max_msg_bytes", &saved), "cannot read max_msg_bytes");
-	TAP_CHECK(set_max_msg_bytes(used + charge_of[MSG_SLOT_MAX_LEN]),
+	TAP_CHECK(read_ulong(PARAMS "msg_bytes_used", &used), "cannot read msg_bytes_used");
+	TAP_CHECK(used >= stored_bytes() && (used - stored_bytes()) % INDEX_NODE == 0,
+		  "the driver charges %lu bytes, the stored messages cost %lu: the rest is not "
+		  "whole index nodes (an error path leaked or lost budget)", used, stored_bytes());
+	TAP_CHECK(set_max_msg_bytes(used + charge_of[MSG_SLOT_MAX_LEN] - charge_of[1]),
 		  "cannot set max_msg_bytes");
 
 	fill_message(msg, sizeof(msg), 9);
-	fd = slot_fd_on(11, 1);
+	fd = slot_fd_on(12, 1001);	/* calibrated with a 1-byte message */
 	ret = write(fd, msg, sizeof(msg));
 	if (ret != (ssize_t)sizeof(msg)) {
 		int err = errno;
@@ -522,12 +539,13 @@ static bool test_msg_budget_exact(char *why)
 		close(fd);
 		snprintf(value, sizeof(value), "%lu", saved);
 		write_file(PARAMS "max_msg_bytes", value);
-		TAP_FAIL("with max_msg_bytes = %lu stored + %lu, a 128-byte write returned %s: "
-			 "an error path leaked budget", used, charge_of[MSG_SLOT_MAX_LEN],
+		TAP_FAIL("with max_msg_bytes = %lu charged + %lu, growing a 1-byte message to 128 "
+			 "bytes returned %s", used, charge_of[MSG_SLOT_MAX_LEN] - charge_of[1],
 			 tap_got(ret, err));
 	}
 	close(fd);
-	fd = slot_fd_on(11, 2);
+	remember(12, 1001, MSG_SLOT_MAX_LEN);
+	fd = slot_fd_on(12, 1004);	/* new channel, existing leaf */
 	ret = write(fd, "x", 1);
 	close(fd);
 	snprintf(value, sizeof(value), "%lu", saved);
@@ -745,17 +763,25 @@ static bool test_heap_no_alloc_calls(char *why)
 	return true;
 }
 
-/* Exactly one more page fits under npheap_max_bytes = our objects + 1 page. */
+/*
+ * Beyond our objects' pages the driver charges only whole index nodes, and
+ * exactly one more 1-page object (4096 + 3 index levels for id 90000) fits
+ * under npheap_max_bytes = what it charges + that.
+ */
 static bool test_heap_budget_exact(char *why)
 {
-	unsigned long saved;
+	unsigned long saved, used, one = (unsigned long)page_size + 3 * INDEX_NODE;
 	char value[32];
 	uint8_t *p;
 	int err;
 
 	TAP_CHECK(read_ulong(PARAMS "npheap_max_bytes", &saved),
 		  "cannot read npheap_max_bytes");
-	snprintf(value, sizeof(value), "%lu", heap_bytes + (unsigned long)page_size);
+	TAP_CHECK(read_ulong(PARAMS "npheap_bytes_used", &used), "cannot read npheap_bytes_used");
+	TAP_CHECK(used >= heap_bytes && (used - heap_bytes) % INDEX_NODE == 0,
+		  "the driver charges %lu bytes, our objects hold %lu: the rest is not whole "
+		  "index nodes (an error path leaked or lost budget)", used, heap_bytes);
+	snprintf(value, sizeof(value), "%lu", used + one);
 	TAP_CHECK(write_file(PARAMS "npheap_max_bytes", value), "cannot set npheap_max_bytes");
 	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, heap_fd,
 		 (off_t)(90000 * page_size));
@@ -763,8 +789,8 @@ static bool test_heap_budget_exact(char *why)
 	if (p == MAP_FAILED) {
 		snprintf(value, sizeof(value), "%lu", saved);
 		write_file(PARAMS "npheap_max_bytes", value);
-		TAP_FAIL("with npheap_max_bytes = %lu held + 1 page, mapping one new page failed: "
-			 "-1/%s (an error path leaked budget)", heap_bytes, tap_errno_name(err));
+		TAP_FAIL("with npheap_max_bytes = %lu charged + %lu, mapping one new page failed: "
+			 "-1/%s (an error path leaked budget)", used, one, tap_errno_name(err));
 	}
 	munmap(p, page_size);
 	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, heap_fd,

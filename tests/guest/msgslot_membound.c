@@ -2,21 +2,24 @@
 /*
  * msgslot_membound.c - the bound on kernel memory held by messages.
  *
- * Accounting (params.md): a message costs its slab object size, header +
- * length rounded up to 16 bytes; a replacement is charged the difference;
- * past max_msg_bytes a write fails with ENOMEM and changes nothing.
+ * Accounting (README, "Memory bounds"): a message costs its slab object
+ * size, header + length rounded up to 16 bytes; a replacement is charged the
+ * difference; a new channel is also charged the 576-byte index nodes it
+ * makes the channel index allocate; past max_msg_bytes a write fails with
+ * ENOMEM and changes nothing.  msg_bytes_used shows the charge.
  *
  *   msgslot_membound probe <outfile> [debug]
  *     module freshly loaded with max_msg_bytes=100000.  Measures what a
- *     1-, 15- and 128-byte message costs (fill until ENOMEM; costs are
- *     multiples of 16, so the count pins each down exactly) and checks
- *     them: 32, 32 and 160 as params.md says, or, with "debug" (lockdep
- *     makes every header bigger), plausible slab sizes.  Writes "c1 c128"
- *     to outfile.
- *   msgslot_membound run <c1> <c128>
- *     module freshly loaded with max_msg_bytes = 64 * c128.  That is
- *     c1 + 63 * c128 + (c128 - c1), so the steps below land exactly on
- *     the bound (10240 with the production costs 32 and 160).
+ *     1-, 15- and 128-byte message costs (fill until ENOMEM within one
+ *     index leaf; costs are multiples of 16, so the count pins each down
+ *     exactly) and checks them: 32, 32 and 160, or, with "debug" (lockdep
+ *     makes every header bigger), plausible slab sizes; then checks the
+ *     index node charges through msg_bytes_used.  Writes "c1 c128 node".
+ *   msgslot_membound run <c1> <c128> <node>
+ *     module freshly loaded with max_msg_bytes = 63 * c128 + 3 * node.
+ *     Channel 1000, then 1..62 cost c1 + 62 * c128 + 3 nodes (a root and
+ *     two leaves), so c128 - c1 is left and the steps below land exactly
+ *     on the bound (11808 with the production costs 32, 160 and 576).
  * Steps build on each other; each prints its own line.
  */
 #define _GNU_SOURCE
@@ -28,12 +31,13 @@
 #define SLOT 20
 #define OTHER_SLOT 21
 #define SMALL_CH 1000u   /* holds the 1-byte message */
-#define FULL_CHANNELS 63u /* channels 1..63 hold 128-byte messages */
-#define SPARE_CH 64u
+#define FULL_CHANNELS 62u /* channels 1..62 hold 128-byte messages */
+#define SPARE_CH 63u      /* in the same index leaf: costs no node */
 
 static int fd = -1;
 static unsigned long long c1 = 32, c128 = 160; /* costs of 1- and 128-byte messages */
-static unsigned long long bound;                /* 64 * c128 */
+static unsigned long long node = 576;           /* cost of an index node */
+static unsigned long long bound;                /* 63 * c128 + 3 * node */
 
 /* Distinct 128-byte content per (channel, generation). */
 static void big_message(unsigned int ch, unsigned int gen, unsigned char *out)
@@ -111,8 +115,8 @@ static bool t_param(char *why)
 
 	TAP_CHECK(slot_param_read("max_msg_bytes", &value) == 0,
 		  "cannot read " SLOT_PARAM_DIR "/max_msg_bytes: %s", tap_errno_name(errno));
-	TAP_CHECK(value == bound, "max_msg_bytes is %llu, this test needs the module loaded with max_msg_bytes=%llu (64 * %llu)",
-		  value, bound, c128);
+	TAP_CHECK(value == bound, "max_msg_bytes is %llu, this test needs the module loaded with max_msg_bytes=%llu (63 * %llu + 3 * %llu)",
+		  value, bound, c128, node);
 	fd = slot_open(SLOT, O_RDWR);
 	TAP_CHECK(fd >= 0, "open slot %d: %s", SLOT, tap_errno_name(errno));
 	return true;
@@ -122,12 +126,13 @@ static bool t_fill_to_bound(char *why)
 {
 	unsigned int ch;
 
-	PUT_SMALL(SMALL_CH, 's', 0, "1-byte write on channel %u (%llu of %llu used)", SMALL_CH, c1, bound);
+	PUT_SMALL(SMALL_CH, 's', 0, "1-byte write on channel %u (%llu of %llu used)", SMALL_CH,
+		  c1 + 2 * node, bound);
 	small_ch_expect.len = 1;
 	small_ch_expect.small = 's';
 	for (ch = 1; ch <= FULL_CHANNELS; ch++) {
 		PUT_BIG(ch, 0, 0, "128-byte write #%u (%llu of %llu bytes would be used)", ch,
-			c1 + ch * c128, bound);
+			c1 + ch * c128 + 3 * node, bound);
 		expect[ch].len = 128;
 	}
 	return check_all(why);
@@ -138,7 +143,7 @@ static bool t_enomem_new_channel(char *why)
 	/* c128 - c1 left (128): a new 128-byte message costs c128 (160). */
 	PUT_BIG(SPARE_CH, 0, ENOMEM, "128-byte write (costs %llu) on new channel %u with %llu bytes left",
 		c128, SPARE_CH, c128 - c1);
-	return check_all(why); /* includes: channel 64 still unwritten */
+	return check_all(why); /* includes: channel 63 still unwritten */
 }
 
 static bool t_replace_charged_difference(char *why)
@@ -189,7 +194,7 @@ static bool t_grow_fails_keeps_old(char *why)
 		c128 - 2 * c1);
 	PUT_BIG(SPARE_CH, 3, ENOMEM, "growing channel %u from 1 to 128 bytes with %llu bytes left",
 		SPARE_CH, c128 - 2 * c1);
-	return check_all(why); /* channel 2 still 'y', channel 64 still 'z' */
+	return check_all(why); /* channel 2 still 'y', channel 63 still 'z' */
 }
 
 static bool t_raise_param(char *why)
@@ -225,45 +230,114 @@ static bool t_lower_param(char *why)
 	return check_all(why);
 }
 
-/*
- * Fill new channels of PROBE_SLOT with len-byte messages until ENOMEM, with
- * max_msg_bytes raised to used + PROBE_BOUND; the count pins the cost down.
- */
-static unsigned long long probe_used;
-static unsigned int probe_next_channel = 1;
+#define PROBE_ROOM 1000ULL /* < 64 of the cheapest (16-byte) messages */
 
-static bool probe_cost(size_t len, unsigned long long *cost, char *why)
+static bool used_now(unsigned long long *value, char *why)
+{
+	TAP_CHECK(slot_param_read("msg_bytes_used", value) == 0,
+		  "cannot read " SLOT_PARAM_DIR "/msg_bytes_used: %s", tap_errno_name(errno));
+	return true;
+}
+
+static bool room_for(unsigned long long room, char *why)
+{
+	unsigned long long used;
+
+	if (!used_now(&used, why))
+		return false;
+	TAP_CHECK(slot_param_write("max_msg_bytes", used + room) == 0,
+		  "writing max_msg_bytes: %s", tap_errno_name(errno));
+	return true;
+}
+
+/* What writing a @len-byte message on channel @ch adds to msg_bytes_used. */
+static bool write_delta(unsigned int ch, size_t len, unsigned long long *delta, char *why)
 {
 	unsigned char msg[128];
-	unsigned long long count = 0, c, found = 0;
+	unsigned long long before, after;
+
+	memset(msg, 'p', sizeof(msg));
+	if (!used_now(&before, why))
+		return false;
+	EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, ch), 0, "ioctl %u", ch);
+	EXPECT_RET(write(fd, msg, len), (long)len, "%zu-byte write on channel %u", len, ch);
+	if (!used_now(&after, why))
+		return false;
+	*delta = after - before;
+	return true;
+}
+
+/*
+ * The cost of a @len-byte message: create index leaf @leaf (channels
+ * 64 * leaf ..), then with PROBE_ROOM bytes left fill the leaf's other
+ * channels until ENOMEM.  They need no index node, so exactly
+ * PROBE_ROOM / cost of them must fit, each charged the same.
+ */
+static bool probe_cost(size_t len, unsigned int leaf, unsigned long long *cost, char *why)
+{
+	unsigned char msg[128];
+	unsigned long long before, after, count = 0, delta;
+	unsigned int ch = 64 * leaf;
 	long n;
 
 	memset(msg, 'p', sizeof(msg));
-	TAP_CHECK(slot_param_write("max_msg_bytes", probe_used + PROBE_BOUND) == 0,
-		  "writing max_msg_bytes: %s", tap_errno_name(errno));
+	if (!write_delta(ch, len, &delta, why) || !room_for(PROBE_ROOM, why) ||
+	    !used_now(&before, why))
+		return false;
 	for (;;) {
-		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, probe_next_channel), 0, "ioctl %u",
-			   probe_next_channel);
+		TAP_CHECK(++ch < 64 * (leaf + 1), "no ENOMEM after %llu %zu-byte messages in %llu bytes",
+			  count, len, PROBE_ROOM);
+		EXPECT_RET(ioctl(fd, MSG_SLOT_CHANNEL, ch), 0, "ioctl %u", ch);
 		errno = 0;
 		n = write(fd, msg, len);
 		if (n < 0 && errno == ENOMEM)
 			break;
-		TAP_CHECK(n == (long)len, "probe: %zu-byte write on channel %u: got %s", len,
-			  probe_next_channel, tap_got(n, errno));
-		probe_next_channel++;
+		TAP_CHECK(n == (long)len, "probe: %zu-byte write on channel %u: got %s", len, ch,
+			  tap_got(n, errno));
 		count++;
-		TAP_CHECK(count <= PROBE_BOUND, "no ENOMEM after %llu %zu-byte messages with max_msg_bytes=%llu",
-			  count, len, probe_used + PROBE_BOUND);
 	}
-	/* floor(PROBE_BOUND / c) == count for exactly one multiple of 16 */
-	for (c = 16; c <= 4096; c += 16)
-		if (PROBE_BOUND / c == count)
-			found = found ? ~0ULL : c;
-	TAP_CHECK(found != 0 && found != ~0ULL,
-		  "%llu %zu-byte messages fit in %llu bytes: no single multiple of 16 is their cost",
-		  count, len, PROBE_BOUND);
-	*cost = found;
-	probe_used += count * found;
+	if (!used_now(&after, why))
+		return false;
+	TAP_CHECK(count > 0, "not one %zu-byte message fits in %llu bytes", len, PROBE_ROOM);
+	*cost = (after - before) / count;
+	TAP_CHECK(*cost * count == after - before && *cost % 16 == 0 && PROBE_ROOM / *cost == count,
+		  "%llu %zu-byte messages were charged %llu bytes and the next one did not fit in %llu: not a cost per message rounded to 16",
+		  count, len, after - before, PROBE_ROOM);
+	return room_for(100000, why);
+}
+
+/*
+ * Index nodes: a new channel is charged the nodes the channel index
+ * allocates for it (xarray: 64 slots per node), an existing one nothing.
+ */
+static bool probe_nodes(char *why)
+{
+	static const struct {
+		unsigned int ch;
+		unsigned int nodes;
+		const char *what;
+	} steps[] = {
+		{ 1, 1, "a new leaf under the existing root" },
+		{ 2, 0, "a channel in an existing leaf" },
+		{ 1u << 20, 5, "a sparse id: two new top levels and three nodes below" },
+		{ (1u << 20) + (1u << 12), 2, "a path sharing the nodes down to shift 12" },
+		{ 1, 0, "an existing channel rewritten" },
+	};
+	unsigned long long delta;
+	size_t i;
+
+	if (!write_delta(steps[0].ch, 1, &delta, why))
+		return false;
+	node = delta - c1;
+	TAP_CHECK(node == 576, "a new index leaf was charged %llu bytes, want 576 (sizeof(struct xa_node))",
+		  node);
+	for (i = 1; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if (!write_delta(steps[i].ch, 1, &delta, why))
+			return false;
+		TAP_CHECK(delta == (i == 4 ? 0 : c1) + steps[i].nodes * node,
+			  "channel %u (%s) was charged %llu bytes, want %llu + %u nodes of %llu",
+			  steps[i].ch, steps[i].what, delta, i == 4 ? 0 : c1, steps[i].nodes, node);
+	}
 	return true;
 }
 
@@ -281,12 +355,14 @@ static bool t_probe(char *why)
 		  value, PROBE_BOUND);
 	fd = slot_open(PROBE_SLOT, O_RDWR);
 	TAP_CHECK(fd >= 0, "open slot %d: %s", PROBE_SLOT, tap_errno_name(errno));
-	if (!probe_cost(1, &c1, why) || !probe_cost(15, &c15, why) || !probe_cost(128, &c128, why))
+	if (!probe_cost(1, 1, &c1, why) || !probe_cost(15, 2, &c15, why) ||
+	    !probe_cost(128, 3, &c128, why) || !probe_nodes(why))
 		return false;
-	tap_note("message costs: 1 byte %llu, 15 bytes %llu, 128 bytes %llu", c1, c15, c128);
+	tap_note("message costs: 1 byte %llu, 15 bytes %llu, 128 bytes %llu; index node %llu",
+		 c1, c15, c128, node);
 	out = fopen(probe_out, "w");
 	TAP_CHECK(out != NULL, "cannot write %s: %s", probe_out, tap_errno_name(errno));
-	fprintf(out, "%llu %llu\n", c1, c128);
+	fprintf(out, "%llu %llu %llu\n", c1, c128, node);
 	fclose(out);
 	if (debug_kernel) {
 		/* header >= 17 bytes (rcu_head + length), costs rounded to 16 */
@@ -296,7 +372,7 @@ static bool t_probe(char *why)
 			  c1, c15, c128);
 	} else {
 		TAP_CHECK(c1 == 32 && c15 == 32 && c128 == 160,
-			  "costs 1 byte %llu, 15 bytes %llu, 128 bytes %llu; params.md: 32, 32, 160",
+			  "costs 1 byte %llu, 15 bytes %llu, 128 bytes %llu; the README says 32, 32, 160",
 			  c1, c15, c128);
 	}
 	return true;
@@ -329,17 +405,19 @@ int main(int argc, char **argv)
 			close(fd);
 		return tap_exit_code();
 	}
-	if (argc != 4 || strcmp(argv[1], "run") != 0) {
-		fprintf(stderr, "usage: %s probe <outfile> [debug] | run <c1> <c128>\n", argv[0]);
+	if (argc != 5 || strcmp(argv[1], "run") != 0) {
+		fprintf(stderr, "usage: %s probe <outfile> [debug] | run <c1> <c128> <node>\n",
+			argv[0]);
 		return 2;
 	}
 	c1 = strtoull(argv[2], NULL, 10);
 	c128 = strtoull(argv[3], NULL, 10);
-	if (c1 < 16 || c128 < 2 * c1) {
-		fprintf(stderr, "%s: implausible costs %llu %llu\n", argv[0], c1, c128);
+	node = strtoull(argv[4], NULL, 10);
+	if (c1 < 16 || c128 < 2 * c1 || node < 64) {
+		fprintf(stderr, "%s: implausible costs %llu %llu %llu\n", argv[0], c1, c128, node);
 		return 2;
 	}
-	bound = 64 * c128;
+	bound = 63 * c128 + 3 * node;
 	for (i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		if (!tap_run(steps[i].name, steps[i].fn) && i == 0) {
 			/* without the right bound the other steps mean nothing */

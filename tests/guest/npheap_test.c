@@ -1386,22 +1386,70 @@ static int write_param(const char *name, unsigned long long value)
 	return 0;
 }
 
-/* Fills the budget with two objects: id 1 (half) and id 2 (the rest, minus one page). */
+static int read_param(const char *name, unsigned long long *value)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/module/message_slot/parameters/%s", name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return fail("open %s: %s", path, strerror(errno));
+	int n = fscanf(f, "%llu", value);
+	fclose(f);
+	CHECK(n == 1, "cannot parse %s", path);
+	return 0;
+}
+
+/*
+ * What the driver charges an object (README, "Memory bounds"): its pages,
+ * the 576-byte nodes indexing its pages (none for one page, then one per 64
+ * pages, plus the levels above), and one objects-index node per level of its
+ * id (ids below 64 need one level).
+ */
+static unsigned long long object_charge(size_t pages)
+{
+	unsigned long long nodes = 1, span = 64;
+
+	if (pages > 1) {
+		for (;;) {
+			nodes += (pages + span - 1) / span;
+			if (pages <= span)
+				break;
+			span *= 64;
+		}
+	}
+	return (unsigned long long)pages * page + nodes * 576;
+}
+
+/*
+ * Fills the budget with two objects: id 1 (half the limit) and id 2 (as
+ * large as possible while a 1-page object still fits): afterwards a 1-page
+ * object fits and nothing of 2 pages or more does.
+ */
+static size_t fill_half, fill_rest;	/* pages of ids 1 and 2 */
+
 static int fill_budget(int fd, size_t *pages_out)
 {
 	size_t pages = bound_limit / page;
-	CHECK(pages >= 4, "limit %llu is too small for the test", bound_limit);
-	size_t half = pages / 2, rest = pages - half - 1;
+	unsigned long long used;
+	CHECK(pages >= 8, "limit %llu is too small for the test", bound_limit);
+	size_t half = pages / 2, rest = 0;
 	unsigned char *a = map_id(fd, 1, half * page);
 	CHECK(a != MAP_FAILED, "mmap of %zu pages within the bound: %s", half, strerror(errno));
 	memset(a, 0xa1, half * page);
+	if (read_param("npheap_bytes_used", &used))
+		return 1;
+	while (used + object_charge(rest + 1) + object_charge(1) <= bound_limit)
+		rest++;
+	CHECK(rest > 0, "no room for a second object after %llu bytes", used);
 	unsigned char *b = map_id(fd, 2, rest * page);
 	CHECK(b != MAP_FAILED, "mmap of %zu more pages within the bound: %s", rest,
 	      strerror(errno));
 	memset(b, 0xb2, rest * page);
 	/* Unmapped, so a later delete really frees the pages. */
 	CHECK(munmap(a, half * page) == 0 && munmap(b, rest * page) == 0, "munmap");
-	*pages_out = pages;
+	fill_half = half;
+	fill_rest = rest;
+	*pages_out = half + rest + 1;
 	return 0;
 }
 
@@ -1433,10 +1481,10 @@ static int t_bound_grow_enomem_size_unchanged(void)
 	size_t pages;
 	if (fill_budget(fd, &pages))
 		return 1;
-	size_t half = pages / 2;
+	size_t half = fill_half;
 	errno = 0;
-	void *p = map_id(fd, 1, (half + 2) * page);
-	CHECK(p == MAP_FAILED && errno == ENOMEM, "growing by 2 pages with 1 left: %s, want ENOMEM",
+	void *p = map_id(fd, 1, (half + 3) * page);
+	CHECK(p == MAP_FAILED && errno == ENOMEM, "growing by 3 pages with room for 1: %s, want ENOMEM",
 	      p == MAP_FAILED ? strerror(errno) : "succeeded");
 	long size = npheap_getsize(fd, 1);
 	CHECK(size == (long)(half * page), "refused growth changed the size to %ld", size);
@@ -1450,7 +1498,7 @@ static int t_bound_existing_data_intact(void)
 	size_t pages;
 	if (fill_budget(fd, &pages))
 		return 1;
-	size_t half = pages / 2, rest = pages - half - 1;
+	size_t half = fill_half, rest = fill_rest;
 	map_id(fd, 5, 4 * page);	/* refused */
 	map_id(fd, 2, (rest + 3) * page);	/* refused */
 	unsigned char *a = map_id(fd, 1, half * page);
@@ -1469,7 +1517,7 @@ static int t_bound_delete_frees(void)
 	size_t pages;
 	if (fill_budget(fd, &pages))
 		return 1;
-	size_t rest = pages - pages / 2 - 1;
+	size_t rest = fill_rest;
 	/* fill_budget left id 2 unmapped: its pages go as soon as it is deleted. */
 	CHECK(npheap_delete(fd, 2) == 0, "delete");
 	void *p = map_id(fd, 6, (rest + 1) * page);

@@ -224,9 +224,10 @@ param_permissions() {
     unload
 }
 
-# The memory bound: first measure what messages cost (and check that against
-# params.md), then reload with max_msg_bytes = 64 x the cost of a 128-byte
-# message (10240) and walk up to the bound and past it.
+# The memory bound: first measure what messages and index nodes cost (and
+# check that against the README), then reload with max_msg_bytes = 63 x the
+# cost of a 128-byte message + 3 index nodes (11808) and walk up to the
+# bound and past it.
 membound() {
     load max_msg_bytes=100000 || { not_ok membound_insmod "$REASON"; return; }
     if is_debug_kernel; then
@@ -235,9 +236,9 @@ membound() {
         run_program msgslot_membound probe "$work/costs"
     fi
     unload || { not_ok membound_rmmod "$REASON"; return; }
-    read -r cost1 cost128 < "$work/costs" 2>/dev/null ||
+    read -r cost1 cost128 node < "$work/costs" 2>/dev/null && [ -n "$node" ] ||
         { not_ok membound_run "the probe measured no costs"; return; }
-    bound=$((64 * cost128))
+    bound=$((63 * cost128 + 3 * node))
     load max_msg_bytes=$bound || { not_ok membound_insmod "$REASON"; return; }
     value=$(cat "$PARAMS/max_msg_bytes")
     if [ "$value" = "$bound" ]; then
@@ -245,7 +246,7 @@ membound() {
     else
         not_ok membound_insmod_param "max_msg_bytes reads '$value' after insmod max_msg_bytes=$bound"
     fi
-    run_program msgslot_membound run "$cost1" "$cost128"
+    run_program msgslot_membound run "$cost1" "$cost128" "$node"
     unload || not_ok membound_rmmod "$REASON"
 }
 
