@@ -98,8 +98,8 @@ static bool t_messages(char *why)
 	char path[64];
 	int fd;
 
-	TAP_CHECK(slot_path(SLOT, path, sizeof(path)) == 0, "mknod %s: %s", path,
-		  tap_errno_name(errno));
+	TAP_CHECK(slot_path(SLOT, path, sizeof(path)) == 0 && chmod(path, 0666) == 0,
+		  "mknod %s: %s", path, tap_errno_name(errno));
 	before = slab_kb();
 	TAP_CHECK(before > 0, "cannot read Slab from /proc/meminfo");
 	if (!drop_privileges(why))
