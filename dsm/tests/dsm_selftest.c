@@ -60,6 +60,7 @@ struct shm {
 	atomic_int phase[2];
 	atomic_int kill_req; /* role+1 the parent should SIGKILL */
 	atomic_int killed;
+	atomic_int go; /* fresh-page-races: start gate for all threads of both hosts */
 	char why[2][700];
 	char info[2][400];
 	char note[600]; /* connections the real first dropped while pairing */
@@ -840,6 +841,94 @@ static bool coherence_check(char *why, size_t wl)
 	return ok;
 }
 
+/* ------------------------------------------------- fresh-page races */
+
+/* Every page starts Invalid on both hosts.  Two threads per host walk the
+ * same fresh pages in the same order, each reading or incrementing, so the
+ * first requests for a page cross in every combination (read/read,
+ * read/write, write/write).  No increment may be lost and the untouched
+ * word must read zero everywhere. */
+#define FR_PAGES 256
+#define FR_THREADS 2
+
+struct fr_arg {
+	char *m;
+	int t;
+	uint64_t count[FR_PAGES];
+	int bad_zero;
+};
+
+static void *fr_thread(void *a)
+{
+	struct fr_arg *fa = a;
+	uint64_t r = g_seed * 0x9e3779b97f4a7c15ull + (uint64_t)(g_role * FR_THREADS + fa->t) + 1;
+	atomic_fetch_add(&sh->go, 1);
+	while (atomic_load(&sh->go) < 2 * FR_THREADS)
+		; /* spin: start as close together as possible */
+	for (int p = 0; p < FR_PAGES; p++) {
+		uint64_t *w = (uint64_t *)(fa->m + (size_t)p * PAGE);
+		r ^= r << 13;
+		r ^= r >> 7;
+		r ^= r << 17;
+		if (r & 1) {
+			atomic_fetch_add((_Atomic uint64_t *)w, 1);
+			fa->count[p]++;
+		}
+		if (((volatile uint64_t *)w)[1] != 0)
+			fa->bad_zero++;
+	}
+	return NULL;
+}
+
+static void fresh_race_role(void)
+{
+	struct dsm_options o = test_opts();
+	o.hold_us = 1; /* pages change hands as often as possible */
+	char *m;
+	dsm_t *d = pair_open(&o, FR_PAGES, NULL, &m);
+	for (int p = 0; p < FR_PAGES; p++)
+		expect_state(d, (size_t)p, 'I', "after pairing");
+	struct fr_arg args[FR_THREADS];
+	pthread_t th[FR_THREADS];
+	barrier(1);
+	for (int t = 0; t < FR_THREADS; t++) {
+		memset(&args[t], 0, sizeof args[t]);
+		args[t].m = m;
+		args[t].t = t;
+		pthread_create(&th[t], NULL, fr_thread, &args[t]);
+	}
+	uint64_t *counts = (uint64_t *)(void *)sh->final[g_role];
+	int bad_zero = 0;
+	for (int t = 0; t < FR_THREADS; t++) {
+		pthread_join(th[t], NULL);
+		bad_zero += args[t].bad_zero;
+	}
+	for (int p = 0; p < FR_PAGES; p++) {
+		counts[p] = 0;
+		for (int t = 0; t < FR_THREADS; t++)
+			counts[p] += args[t].count[p];
+	}
+	CHECK(bad_zero == 0, "%d reads of a never-written word were not zero", bad_zero);
+	CHECK(dsm_peer_status(d) == DSM_PEER_CONNECTED, "session failed: %s", dsm_error(d));
+	barrier(2);
+	if (g_role == 0) {
+		const uint64_t *peer = (const uint64_t *)(const void *)sh->final[1];
+		uint64_t total = 0;
+		for (int p = 0; p < FR_PAGES; p++) {
+			uint64_t v = *(volatile uint64_t *)(m + (size_t)p * PAGE);
+			CHECK(v == counts[p] + peer[p], "page %d: counter %" PRIu64 ", increments %" PRIu64, p, v,
+			      counts[p] + peer[p]);
+			total += v;
+		}
+		struct dsm_stats st;
+		dsm_get_stats(d, &st);
+		info("%d fresh pages, %" PRIu64 " increments, %" PRIu64 " remote faults, %" PRIu64
+		     " deferred here", FR_PAGES, total, st.remote_faults, st.deferred);
+	}
+	barrier(3);
+	CHECK(dsm_close(d) == 0, "dsm_close failed");
+}
+
 /* -------------------------------------------------- MAP_FIXED_NOREPLACE */
 
 #define TAKEN_ADDR ((void *)0x3a0000000000ull)
@@ -1509,7 +1598,8 @@ int main(int argc, char **argv)
 	if (g_ops < 1 || g_ops > CO_MAXOPS)
 		usage();
 	if (list) {
-		puts("msi-transitions\nsame-page-writers\ncoherence-random\ncoherence-short-hold\nmap-noreplace\nsync-then-kill\n"
+		puts("msi-transitions\nsame-page-writers\ncoherence-random\ncoherence-short-hold\nfresh-page-races\n"
+		     "map-noreplace\nsync-then-kill\n"
 		     "peer-kill-second\npeer-kill-first\ngraceful-close\nfake-conformance-timeout");
 		for (size_t i = 0; i < sizeof fake_cases / sizeof fake_cases[0]; i++)
 			puts(fake_cases[i].name);
@@ -1537,6 +1627,7 @@ int main(int argc, char **argv)
 	g_hold_us = 1;
 	run_test("coherence-short-hold", coherence_role, coherence_role, 120, coherence_check);
 	g_hold_us = 20;
+	run_test("fresh-page-races", fresh_race_role, fresh_race_role, 60, NULL);
 	run_test("map-noreplace", noreplace_first, noreplace_second, 30, NULL);
 	run_test("sync-then-kill", sync_kill_first, sync_kill_second, 30, NULL);
 	g_victim = 1;
