@@ -99,10 +99,11 @@ unsigned dsm_listen_port(const dsm_t *d);
 int dsm_pair(dsm_t *d);
 
 /* FIRST: maps npages pages (at addr if not NULL, else at a random address
- * chosen for being free on both hosts), waits for the peer and agrees on
- * the region.  SECOND: npages and addr must be 0/NULL; the region comes from
- * the peer and is mapped at the same address with MAP_FIXED_NOREPLACE.
- * Returns the region, or NULL (see dsm_error()). */
+ * chosen for being free on both hosts), pairs unless dsm_pair already did,
+ * and agrees on the region with the peer.  SECOND: npages and addr must be
+ * 0/NULL; it pairs if needed, waits for the first's region (up to
+ * accept_timeout_ms), checks it and maps it at the same address with
+ * MAP_FIXED_NOREPLACE.  Returns the region, or NULL (see dsm_error()). */
 void *dsm_map(dsm_t *d, size_t npages, void *addr);
 
 void *dsm_addr(const dsm_t *d);
