@@ -10,7 +10,6 @@
 #include "dsm.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdbool.h>
