@@ -1,11 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 #
-# make              build message_slot.ko (against KDIR) and the CLIs
-# make check        the whole test suite in QEMU VMs (see README.md)
-# make demo         boot a VM and show a message round trip
-# make bench        benchmarks against pipes, mqueues, sockets and shm
-# make examples     examples/: one record through a file, NP-Heap and a slot
-# sudo make load | unload | install
+# `make help` lists the targets and variables.
 
 ifneq ($(KERNELRELEASE),)
 # Kbuild half: invoked by the kernel's build system.
@@ -15,17 +10,77 @@ else
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+UDEVRULESDIR ?= /etc/udev/rules.d
+UDEV_MODE ?= 0666
+UDEV_GROUP ?= root
 DEVICE ?= /dev/msgslot
 CC ?= gcc
 CLI_CFLAGS ?= -O3 -Wall -Wextra -std=c11
 CLIS := message_sender message_reader
+MAN_PAGES := man/message_sender.1 man/message_reader.1 man/npheap.3 man/message_slot.4
+UDEV_RULE := 60-message_slot.rules
+DKMS_NAME := message_slot
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+# What DKMS needs to build the module (its sources and the kbuild half).
+DKMS_FILES := dkms.conf Makefile message_slot.c message_slot.h npheap_shim/npheap/npheap.h
 
-.PHONY: all module clis clean load unload install check demo bench
+# The release the tree was built for, as the kernel reports it: Debian's
+# headers say 6.1.192 in include/config/kernel.release but install into
+# /lib/modules/6.1.0-57-cloud-amd64 (the UTS release).
+KRELEASE ?= $(shell sed -n 's/^\#define UTS_RELEASE "\(.*\)"$$/\1/p' \
+		$(KDIR)/include/generated/utsrelease.h 2>/dev/null)
+# Module indexes are rebuilt on a live install; never written into a
+# DESTDIR stage unless asked (DEPMOD=1), where they would list only this
+# module and clobber the system's index once copied over.
+DEPMOD ?= $(if $(DESTDIR),0,1)
+# Without the kernel's signing key kbuild's signing step only prints
+# errors: skip it (DKMS signs with its own key where Secure Boot needs it).
+NOSIGN := $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=)
 
-all: module clis
+.PHONY: all module modules modules_install clis clean load unload install \
+	uninstall dkms-install dkms-uninstall check demo bench help have-kdir
 
-module:
+all: clis module
+
+help:
+	@echo 'Targets (see README.md; times for a 2-core machine without KVM):'
+	@echo '  make                  the CLIs and message_slot.ko for KDIR (5 s)'
+	@echo '  make module|modules   only the module; make clis: only the CLIs'
+	@echo '  make demo             boot a VM, show a message round trip (40 s)'
+	@echo '  make check            the whole test suite in QEMU VMs (25-45 min)'
+	@echo '  make bench            benchmarks (7-10 min)'
+	@echo '  make examples         examples/: one record through a file, NP-Heap and a slot'
+	@echo '  sudo make install     module + depmod, CLIs, man pages, udev rule'
+	@echo '  sudo make uninstall   undo install'
+	@echo '  make modules_install  kbuild'"'"'s module install only'
+	@echo '  sudo make dkms-install | dkms-uninstall   register the module with DKMS'
+	@echo '  sudo make load | unload   insmod + mknod $(DEVICE), and the reverse'
+	@echo '  make clean            remove every build output (build/ too)'
+	@echo 'Variables:'
+	@echo '  KDIR=$(KDIR)'
+	@echo '  PREFIX=$(PREFIX)  BINDIR=$(BINDIR)  MANDIR=$(MANDIR)'
+	@echo '  DESTDIR= (stage the install)  DEPMOD=1 (module index into DESTDIR too)'
+	@echo '  UDEVRULESDIR=$(UDEVRULESDIR)  UDEV_MODE=$(UDEV_MODE)  UDEV_GROUP=$(UDEV_GROUP)'
+	@echo '  DEVICE=$(DEVICE) (make load)'
+
+have-kdir:
+	@if [ ! -f "$(KDIR)/Makefile" ]; then \
+		echo "message_slot: no kernel build tree at $(KDIR): the module was not built."; \
+		echo "  Install the headers of the running kernel (Debian/Ubuntu:" \
+		     "sudo apt-get install linux-headers-$$(uname -r))"; \
+		echo "  or pass the build tree of another kernel: make KDIR=/path/to/build"; \
+		exit 2; \
+	fi
+
+module modules: have-kdir
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+
+modules_install: modules
+	@[ -n "$(KRELEASE)" ] || { echo "message_slot: no UTS_RELEASE in $(KDIR)/include/generated/utsrelease.h" >&2; exit 2; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) KERNELRELEASE=$(KRELEASE) $(NOSIGN) \
+		INSTALL_MOD_PATH=$(DESTDIR) DEPMOD=true modules_install
 
 clis: $(CLIS)
 
@@ -36,6 +91,9 @@ clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || \
 		rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers
 	rm -f $(CLIS)
+	rm -rf build
+	$(MAKE) -C npheap_shim clean
+	$(MAKE) -C dsm clean
 
 load:
 	insmod message_slot.ko
@@ -45,12 +103,49 @@ unload:
 	rmmod message_slot
 	rm -f $(DEVICE)
 
-install: all
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_PATH=$(DESTDIR) modules_install
-	depmod -a $(if $(DESTDIR),-b $(DESTDIR)) \
-		$$(cat $(KDIR)/include/config/kernel.release)
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(CLIS) $(DESTDIR)$(PREFIX)/bin/
+install: clis modules_install
+	if [ "$(DEPMOD)" = 1 ]; then \
+		depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KRELEASE); fi
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(UDEVRULESDIR)
+	install -m 0755 $(CLIS) $(DESTDIR)$(BINDIR)/
+	for page in $(MAN_PAGES); do \
+		sec=$${page##*.}; \
+		install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; \
+	done
+	sed -e 's/@MODE@/$(UDEV_MODE)/' -e 's/@GROUP@/$(UDEV_GROUP)/' \
+		udev/$(UDEV_RULE).in > $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
+	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
+	@# A live system picks the rule up at once; a stage has no udev.
+	if [ -z "$(DESTDIR)" ] && command -v udevadm >/dev/null; then \
+		udevadm control --reload || true; fi
+
+uninstall:
+	@[ -n "$(KRELEASE)" ] || { echo "message_slot: no UTS_RELEASE in $(KDIR)/include/generated/utsrelease.h: pass KDIR= or KRELEASE=" >&2; exit 2; }
+	rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/extra/message_slot.ko* \
+		$(DESTDIR)/lib/modules/$(KRELEASE)/updates/message_slot.ko*
+	if [ "$(DEPMOD)" = 1 ]; then \
+		depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KRELEASE); fi
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CLIS))
+	for page in $(MAN_PAGES); do \
+		sec=$${page##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$sec/$${page##*/}; \
+	done
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
+
+# DKMS builds from /usr/src/<name>-<version>: copy the module's sources there.
+dkms-install:
+	@command -v dkms >/dev/null || { echo "message_slot: dkms is not installed (Debian/Ubuntu: sudo apt-get install dkms)" >&2; exit 2; }
+	rm -rf /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)
+	for f in $(DKMS_FILES); do \
+		install -D -m 0644 $$f /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)/$$f || exit 1; \
+	done
+	dkms add $(DKMS_NAME)/$(DKMS_VERSION)
+	dkms build $(DKMS_NAME)/$(DKMS_VERSION)
+	dkms install $(DKMS_NAME)/$(DKMS_VERSION)
+
+dkms-uninstall:
+	dkms remove $(DKMS_NAME)/$(DKMS_VERSION) --all
+	rm -rf /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)
 
 check:
 	tests/vm/run-suite.sh

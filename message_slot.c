@@ -1156,3 +1156,11 @@ MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Message slots and NP-Heap memory objects on major 235");
 MODULE_ALIAS("npheap");
 MODULE_ALIAS_CHARDEV_MAJOR(MAJOR_NUM);
+/*
+ * /dev/npheap at boot and on first open, as the original misc device had:
+ * depmod writes devname:<node> + char-major-<M>-<m> into modules.devname,
+ * from which kmod creates the node that loads the module when opened.
+ */
+MODULE_ALIAS("devname:npheap");
+MODULE_ALIAS_CHARDEV(MAJOR_NUM, 524288);
+static_assert(NPHEAP_MINOR_BASE == 524288);

@@ -116,6 +116,21 @@ EOF
 }
 check header_c11_and_cxx header
 
+# The .pc describes the PREFIX of the install, not the one of the first build.
+pc_prefix() {
+    local stage2=$WORK/stage-opt pc
+    make -C "$WORK/src" install DESTDIR="$stage2" PREFIX=/opt/np > /dev/null
+    pc=$stage2/opt/np/lib/pkgconfig/npheap.pc
+    [[ -f $pc ]] || { echo "no $pc"; return 1; }
+    if ! grep -qx 'prefix=/opt/np' "$pc" || ! grep -qx 'libdir=/opt/np/lib' "$pc" ||
+        ! grep -qx 'includedir=/opt/np/include' "$pc"; then
+        echo "PREFIX=/opt/np installed a .pc saying: $(tr '\n' ' ' < "$pc")"
+        return 1
+    fi
+    make -C "$WORK/src" uninstall DESTDIR="$stage2" PREFIX=/opt/np > /dev/null
+}
+check pc_prefix_follows_install pc_prefix
+
 uninstall() {
     make -C "$WORK/src" uninstall DESTDIR="$STAGE" > /dev/null
     local left
