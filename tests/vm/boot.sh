@@ -60,9 +60,10 @@ if [[ -f $kernel ]]; then
             die "no --name and no $kdir/include/config/kernel.release"
     fi
 else
-    line=$("$VM_DIR/kernels.sh" | awk -v k="$kernel" '$1 == k') ||
-        die "kernels.sh failed"
-    [[ -n $line ]] || die "unknown kernel '$kernel' (kernels.sh knows: $("$VM_DIR/kernels.sh" | awk '{printf "%s ", $1}'))"
+    # Only the kernel this boot needs is fetched.
+    line=$("$VM_DIR/kernels.sh" "$kernel" | awk -v k="$kernel" '$1 == k') ||
+        die "kernels.sh failed (see above)"
+    [[ -n $line ]] || die "kernels.sh gave no line for '$kernel'"
     read -r _ vmlinuz found_kdir <<<"$line"
     kdir=${kdir:-$found_kdir}
     name=${name:-$kernel}

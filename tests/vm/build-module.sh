@@ -22,14 +22,16 @@ copy_if_changed() {
     cmp -s "$src" "$dst" || cp "$src" "$dst"
 }
 
-# The module is every top-level *.c/*.h that is not a CLI, plus the NP-Heap
-# ABI header. Its object list comes from the top-level Kbuild file, else from
-# the Kbuild half of the top-level Makefile (kbuild reads it with
-# KERNELRELEASE set), else a single-object default.
+# The module is every top-level *.c/*.h that is not a CLI or kbuild's own
+# output (a *.mod.c left by `make` for another kernel carries that kernel's
+# symbol versions), plus the NP-Heap ABI header. Its object list comes from
+# the top-level Kbuild file, else from the Kbuild half of the top-level
+# Makefile (kbuild reads it with KERNELRELEASE set), else a single-object
+# default.
 sources=()
 for f in "$TOP"/*.c "$TOP"/*.h; do
     [[ -e $f ]] || continue
-    case ${f##*/} in message_sender.c|message_reader.c) continue ;; esac
+    case ${f##*/} in message_sender.c|message_reader.c|*.mod.c) continue ;; esac
     sources+=("${f##*/}")
 done
 [[ -f $TOP/npheap_shim/npheap/npheap.h ]] && sources+=(npheap_shim/npheap/npheap.h)
