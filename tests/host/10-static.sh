@@ -20,7 +20,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$TOP"
 WORK=$TOP/build/static
-CACHE=${MSG_SLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
+CACHE=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
 failed=0
 
 ok() { echo "ok static/$1"; }
