@@ -11,11 +11,13 @@ set -euo pipefail
 SHIM=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$SHIM/.." && pwd)
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
 failed=0
+results=0
+# Every exit ends the TAP stream with its plan.
+trap 'echo "1..$results"; rm -rf "$WORK"' EXIT
 
-ok() { echo "ok shim/$1"; }
-not_ok() { echo "not ok shim/$1 - $2"; failed=1; }
+ok() { echo "ok shim/$1"; results=$((results + 1)); }
+not_ok() { echo "not ok shim/$1 - $2"; failed=1; results=$((results + 1)); }
 # check <test> <command...>: ok if it succeeds; else not ok with its first output line.
 check() {
     local name=$1 rc=0; shift

@@ -8,11 +8,13 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/cli-suite.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 failed=0
 
-ok() { echo "ok cli/$1"; }
-not_ok() { echo "not ok cli/$1 - $2"; failed=1; }
+results=0
+ok() { echo "ok cli/$1"; results=$((results + 1)); }
+not_ok() { echo "not ok cli/$1 - $2"; failed=1; results=$((results + 1)); }
+# Every exit ends the TAP stream with its plan.
+trap 'echo "1..$results"; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-200; }
 
 built=1

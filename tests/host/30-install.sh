@@ -15,17 +15,20 @@
 #   clean                          `make clean` removes every build output
 #   harness-ignores-stale-mod-c    a message_slot.mod.c left by `make` for
 #                                  another kernel does not reach the VM's build
+#   tap/prove-<suite>              `prove` accepts a host suite's TAP stream
 #   cache-variable                 every script naming the cache honours
 #                                  MSGSLOT_CACHE
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/install-suite.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 failed=0
 
-ok() { echo "ok install/$1"; }
-not_ok() { echo "not ok install/$1 - $2"; failed=1; }
+results=0
+ok() { echo "ok install/$1"; results=$((results + 1)); }
+not_ok() { echo "not ok install/$1 - $2"; failed=1; results=$((results + 1)); }
+# Every exit ends the TAP stream with its plan.
+trap 'echo "1..$results"; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-240; }
 details() { sed 's/^/# /' "$@"; }
 
@@ -197,6 +200,18 @@ else
     details "$work/m612.log" "$work/bm.log"
     not_ok harness-ignores-stale-mod-c "could not build for 6.12 then with the harness for 6.1"
 fi
+
+# --- TAP: prove accepts the streams ------------------------------------------------
+for suite in tests/host/15-cli.sh tests/host/20-shim.sh; do
+    if prove --exec bash "$suite" > "$work/prove.out" 2>&1; then
+        ok "tap/prove-${suite##*/}"
+    else
+        details "$work/prove.out"
+        not_ok "tap/prove-${suite##*/}" "$(grep -m1 -E 'No plan|Parse errors|Failed' "$work/prove.out" || tail -n 1 "$work/prove.out")"
+    fi
+done
+# The guest's stream (tests/guest/run.sh) and make check's own end with a plan
+# too; CI passes make check's whole output to prove.
 
 # --- one cache directory ----------------------------------------------------------
 # tests/debug-kernel/build.sh reads MSG_SLOT_CACHE, which run-suite.sh sets from

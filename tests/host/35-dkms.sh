@@ -10,11 +10,13 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/dkms-suite.XXXXXX)
-trap 'rm -rf "$work"' EXIT
 failed=0
 
-ok() { echo "ok dkms/$1"; }
-not_ok() { echo "not ok dkms/$1 - $2"; failed=1; }
+results=0
+ok() { echo "ok dkms/$1"; results=$((results + 1)); }
+not_ok() { echo "not ok dkms/$1 - $2"; failed=1; results=$((results + 1)); }
+# Every exit ends the TAP stream with its plan.
+trap 'echo "1..$results"; rm -rf "$work"' EXIT
 
 if ! command -v dkms > /dev/null; then
     if [[ $(id -u) -eq 0 ]]; then
@@ -90,7 +92,11 @@ if [[ ${MSGSLOT_SKIP_DKMS_VM:-0} != 1 ]]; then
         rc=0
         tests/vm/boot.sh --kernel "$kname" --name "$kname" --entry tests/vm/dkms-guest.sh \
             --add "build/dkms/$kname" --timeout 300 --log "build/logs/dkms-$kname.log" \
-            2> "$work/boot.log" || rc=$?
+            > "$work/vm.out" 2> "$work/boot.log" || rc=$?
+        # The guest's result lines join this stream (and its plan); a guest
+        # plan line would be a second plan.
+        grep -v '^1\.\.[0-9]*$' "$work/vm.out"
+        results=$((results + $(grep -c '^ok \|^not ok ' "$work/vm.out")))
         if [[ $rc -ne 0 ]]; then
             sed 's/^/# /' "$work/boot.log"
             failed=1

@@ -30,10 +30,13 @@ SERIES=()
 for arg in "$@"; do
     case " ${ALL_SERIES[*]} " in
         *" $arg "*) SERIES+=("$arg") ;;
-        *) die "unknown kernel series '$arg' (known: ${ALL_SERIES[*]})" ;;
+        *) printf 'kernels.sh: skipping unknown kernel series %s (known: %s)\n' "$arg" "${ALL_SERIES[*]}" >&2 ;;
     esac
 done
-[[ ${#SERIES[@]} -gt 0 ]] || SERIES=("${ALL_SERIES[@]}")
+if [[ ${#SERIES[@]} -eq 0 ]]; then
+    [[ $# -eq 0 ]] || die "no known kernel series in: $*"
+    SERIES=("${ALL_SERIES[@]}")
+fi
 
 mkdir -p "$CACHE_DIR"
 APT_LOG=$CACHE_DIR/apt.log

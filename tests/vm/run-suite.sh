@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # `make check`: the whole test suite.
-#  1. setup (kernels.sh: tools, newest Debian 6.1/6.12 cloud kernels + headers)
-#  2. per kernel, one VM boot running tests/guest/run.sh (all guest suites)
-#     - Debian kernels from kernels.sh, then the debug kernel that
-#       tests/debug-kernel/build.sh builds (when that script exists)
+#  1. setup (kernels.sh: tools, newest Debian 6.1/6.12 cloud kernels + headers;
+#     its progress is shown as "# [setup]" lines)
+#  2. in the background, at once: the debug kernel build
+#     (tests/debug-kernel/build.sh, cached after the first run) and the host
+#     suites (every executable tests/host/*.sh, in order, one at a time)
+#  3. per kernel, one VM boot running tests/guest/run.sh (all guest suites):
+#     the Debian kernels from kernels.sh, then the debug kernel once built
 #     - every result line is printed with the kernel name: "ok [6.1] msgslot/x"
 #     - the console log is scanned for kernel reports: "[k] kernel-log"
 #     - a VM that times out or dies is a failed test
-#  3. host suites: every executable tests/host/*.sh, in order
-#  4. one final line "N passed, N failed"; non-zero exit on any failure or
+#  4. the host suites' results, in suite order, once the VMs are done
+#  5. one final line "N passed, N failed"; non-zero exit on any failure or
 #     when no test ran.
+# The background work uses the host cores a VM leaves idle (QEMU's TCG runs
+# one host thread per vCPU, and most guest tests keep one vCPU busy);
+# MSGSLOT_SERIAL=1 runs everything one after another instead.
 # Knobs: KERNELS="6.1 6.12" (subset of the Debian kernels), SUITES="10-msgslot"
 # (guest suites whose file name contains a word), MSGSLOT_SKIP_DEBUG=1,
-# MSGSLOT_SKIP_HOST=1, MSGSLOT_KERNEL_TIMEOUT (s per boot, default 1200),
-# MSGSLOT_DEBUG_KERNEL_TIMEOUT (s for the debug kernel's boot, default 2700:
-# KASAN + lockdep under TCG run the suite and the 10^6-op fuzz ~10x slower),
-# MSGSLOT_HOST_TIMEOUT (s per host suite, default 1200),
-# MSGSLOT_DEBUG_BUILD_TIMEOUT (s, default 3600).
+# MSGSLOT_SKIP_HOST=1, MSGSLOT_SERIAL=1, MSGSLOT_KERNEL_TIMEOUT (s per boot,
+# default 1200), MSGSLOT_DEBUG_KERNEL_TIMEOUT (s for the debug kernel's boot,
+# default 2700: KASAN + lockdep under TCG run the suite and the 10^6-op fuzz
+# ~10x slower), MSGSLOT_HOST_TIMEOUT (s per host suite, default 1200),
+# MSGSLOT_DEBUG_BUILD_TIMEOUT (s, default 3600), MSGSLOT_CACHE (default
+# ~/.cache/message_slot).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -24,6 +31,11 @@ cd "$TOP"
 VM_DIR=$TOP/tests/vm
 LOG_DIR=$TOP/build/logs
 mkdir -p "$LOG_DIR"
+
+# One cache directory for every script; tests/debug-kernel/build.sh reads it
+# as MSG_SLOT_CACHE.
+export MSGSLOT_CACHE=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
+export MSG_SLOT_CACHE=$MSGSLOT_CACHE
 
 KERNEL_TIMEOUT=${MSGSLOT_KERNEL_TIMEOUT:-1200}
 HOST_TIMEOUT=${MSGSLOT_HOST_TIMEOUT:-1200}
@@ -35,10 +47,14 @@ failed=0
 run_start=$SECONDS
 
 # Commands run in the background ignore SIGINT, so an interrupted run stops
-# the current one (and its VM) explicitly instead of leaving it to time out.
+# the current one (and its VM) explicitly instead of leaving it to time out;
+# the background jobs run in process groups of their own (setsid).
 current_pid=
+bg_pids=()
 on_signal() {
+    local pid
     [[ -n $current_pid ]] && kill -TERM -- "-$current_pid" 2>/dev/null
+    for pid in "${bg_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null; done
     echo "# interrupted"
     exit 130
 }
@@ -50,18 +66,10 @@ fail() { echo "not ok [$1] $2 - $3"; failed=$((failed + 1)); }
 diag() { local label=$1; shift; printf '# [%s] %s\n' "$label" "$*"; }
 show_file() { local label=$1; sed "s/^/# [$label] | /" "$2"; }
 
-# Runs a command with its output streamed line by line: result lines are
-# counted and re-labelled, anything else becomes a diagnostic. The command's
-# output goes through a file (not a pipe) so a process it leaves behind
-# cannot stall the harness; those processes are killed with its group.
-# Sets STREAM_RC, STREAM_RESULTS, STREAM_FAILS.
-run_streamed() {
-    local label=$1; shift
-    local out line
-    out=$(mktemp)
-    "$@" > "$out" 2>&1 < /dev/null &
-    local pid=$!
-    current_pid=$pid
+# parse_results <label> < output: result lines are counted and re-labelled,
+# anything else becomes a diagnostic. Sets STREAM_RESULTS, STREAM_FAILS.
+parse_results() {
+    local label=$1 line
     STREAM_RESULTS=0
     STREAM_FAILS=0
     while IFS= read -r line; do
@@ -75,7 +83,22 @@ run_streamed() {
             "# "*) diag "$label" "${line#\# }" ;;
             *) diag "$label" "$line" ;;
         esac
-    done < <(tail -n +1 -s 0.5 -f --pid="$pid" "$out")
+    done
+}
+
+# Runs a command with its output streamed line by line: result lines are
+# counted and re-labelled, anything else becomes a diagnostic. The command's
+# output goes through a file (not a pipe) so a process it leaves behind
+# cannot stall the harness; those processes are killed with its group.
+# Sets STREAM_RC, STREAM_RESULTS, STREAM_FAILS.
+run_streamed() {
+    local label=$1; shift
+    local out
+    out=$(mktemp)
+    "$@" > "$out" 2>&1 < /dev/null &
+    local pid=$!
+    current_pid=$pid
+    parse_results "$label" < <(tail -n +1 -s 0.5 -f --pid="$pid" "$out")
     STREAM_RC=0
     wait "$pid" || STREAM_RC=$?
     kill -KILL -- "-$pid" 2>/dev/null || true
@@ -114,15 +137,104 @@ test_kernel() {
     diag "$name" "done in $((SECONDS - start))s, $((failed - before)) failed"
 }
 
-# --- 1. setup ----------------------------------------------------------------
-kernel_lines=
-if ! kernel_lines=$("$VM_DIR/kernels.sh" 2> "$LOG_DIR/setup.log"); then
-    show_file setup "$LOG_DIR/setup.log"
-    fail setup kernels "kernels.sh failed"
+# Host suites, one after another, each with its output, exit status and
+# duration in $1/<suite>.{out,rc,time}; run in the background by
+# `run-suite.sh --host-suites <dir>` (so it can be a process group of its own).
+run_host_suites() {
+    local dir=$1 suite file start rc
+    for suite in "$TOP"/tests/host/*.sh; do
+        [[ -f $suite && -x $suite ]] || continue
+        file=$(basename "$suite" .sh)
+        start=$SECONDS
+        rc=0
+        timeout -k 30 "$HOST_TIMEOUT" "$suite" > "$dir/$file.out" 2>&1 < /dev/null || rc=$?
+        echo $((SECONDS - start)) > "$dir/$file.time"
+        echo "$rc" > "$dir/$file.rc"
+    done
+    : > "$dir/all-done"
+}
+if [[ ${1:-} == --host-suites ]]; then
+    run_host_suites "$2"
+    exit 0
 fi
 
-# --- 2. Debian kernels, then the debug kernel ----------------------------------
+# Prints the results of the host suites run by run_host_suites.
+report_host_suites() {
+    local dir=$1 suite file sname rc
+    for suite in "$TOP"/tests/host/*.sh; do
+        [[ -f $suite && -x $suite ]] || continue
+        file=$(basename "$suite" .sh)
+        sname=${file#[0-9][0-9]-}
+        diag host "suite $file"
+        if [[ ! -f $dir/$file.rc ]]; then
+            fail host "$sname/not-run" "the host suites stopped before this one"
+            continue
+        fi
+        parse_results host < "$dir/$file.out"
+        rc=$(cat "$dir/$file.rc")
+        if [[ $rc -eq 124 || $rc -eq 137 ]]; then
+            fail host "$sname/timeout" "killed after ${HOST_TIMEOUT}s"
+        elif [[ $rc -ne 0 && $STREAM_FAILS -eq 0 ]]; then
+            fail host "$sname/exit-status" "rc=$rc"
+        fi
+        [[ $STREAM_RESULTS -gt 0 ]] || fail host "$sname/no-results" "the suite printed no result line"
+        diag host "suite $file done in $(cat "$dir/$file.time")s"
+    done
+}
+
+serial=${MSGSLOT_SERIAL:-0}
+run_host=1
+[[ ${MSGSLOT_SKIP_HOST:-0} != 1 ]] || run_host=0
+run_debug=1
+[[ -f $TOP/tests/debug-kernel/build.sh && ${MSGSLOT_SKIP_DEBUG:-0} != 1 ]] || run_debug=0
+HOST_DIR=$TOP/build/host-suites
+DEBUG_OUT=$LOG_DIR/debug-kernel-build.out
+DEBUG_LOG=$LOG_DIR/debug-kernel-build.log
+
+# --- 1. setup ----------------------------------------------------------------
+# Only the kernels this run boots are fetched (the host suites fetch both).
 wanted=" $(echo "${KERNELS:-}" | tr ',' ' ') "
+setup_args=()
+[[ $wanted == "  " || $run_host -eq 1 ]] || read -ra setup_args <<<"$wanted"
+kernel_lines=
+: > "$LOG_DIR/setup.log"
+# Progress lines reach the terminal live (fd 3), not the captured stdout.
+exec 3>&1
+if ! kernel_lines=$("$VM_DIR/kernels.sh" "${setup_args[@]}" \
+        2> >(tee -a "$LOG_DIR/setup.log" | sed -u 's/^/# [setup] /' >&3)); then
+    sleep 0.2
+    fail setup kernels "kernels.sh failed (log $LOG_DIR/setup.log)"
+fi
+sleep 0.2 # the progress lines are printed by a process of their own
+diag setup "done in $((SECONDS - run_start))s"
+
+# --- 2. background work ------------------------------------------------------------
+start_debug_build() {
+    diag debug "building the debug kernel in the background (log $DEBUG_LOG)"
+    debug_start=$SECONDS
+    setsid timeout -k 30 "$DEBUG_BUILD_TIMEOUT" bash "$TOP/tests/debug-kernel/build.sh" \
+        > "$DEBUG_OUT" 2> "$DEBUG_LOG" < /dev/null &
+    debug_pid=$!
+    bg_pids+=("$debug_pid")
+}
+start_host_suites() {
+    rm -rf "$HOST_DIR"
+    mkdir -p "$HOST_DIR"
+    setsid "$VM_DIR/run-suite.sh" --host-suites "$HOST_DIR" > "$HOST_DIR/chain.log" 2>&1 < /dev/null &
+    host_pid=$!
+    bg_pids+=("$host_pid")
+    host_start=$SECONDS
+}
+debug_pid='' host_pid='' debug_start=$SECONDS host_start=$SECONDS
+if [[ $serial != 1 ]]; then
+    [[ $run_debug -eq 0 ]] || start_debug_build
+    if [[ $run_host -eq 1 ]]; then
+        diag host "running the host suites in the background; their results follow the VMs'"
+        start_host_suites
+    fi
+fi
+
+# --- 3. Debian kernels, then the debug kernel ----------------------------------
 while read -r name vmlinuz kdir; do
     [[ -n $name ]] || continue
     if [[ $wanted != "  " && $wanted != *" $name "* ]]; then
@@ -136,41 +248,35 @@ if [[ $wanted != "  " ]]; then
     done
 fi
 
-if [[ -f $TOP/tests/debug-kernel/build.sh && ${MSGSLOT_SKIP_DEBUG:-0} != 1 ]]; then
-    diag debug "building the debug kernel (log $LOG_DIR/debug-kernel-build.log)"
-    start=$SECONDS
+if [[ $run_debug -eq 1 ]]; then
+    [[ -n $debug_pid ]] || start_debug_build
     rc=0
-    timeout -k 30 "$DEBUG_BUILD_TIMEOUT" bash "$TOP/tests/debug-kernel/build.sh" \
-        > "$LOG_DIR/debug-kernel-build.out" 2> "$LOG_DIR/debug-kernel-build.log" < /dev/null || rc=$?
-    read -r name vmlinuz kdir < <(tail -n1 "$LOG_DIR/debug-kernel-build.out") || true
-    diag debug "debug kernel build finished in $((SECONDS - start))s, status $rc"
+    wait "$debug_pid" || rc=$?
+    read -r name vmlinuz kdir < <(tail -n1 "$DEBUG_OUT") || true
+    diag debug "debug kernel build finished $((SECONDS - debug_start))s after its start, status $rc"
     if [[ $rc -ne 0 || -z ${kdir:-} || ! -f ${vmlinuz:-} ]]; then
-        fail debug debug-kernel-build "tests/debug-kernel/build.sh status $rc, last line '$(tail -n1 "$LOG_DIR/debug-kernel-build.out" 2>/dev/null)'"
-        tail -n 40 "$LOG_DIR/debug-kernel-build.log" | sed 's/^/# [debug] | /'
+        fail debug debug-kernel-build "tests/debug-kernel/build.sh status $rc, last line '$(tail -n1 "$DEBUG_OUT" 2>/dev/null)'"
+        tail -n 40 "$DEBUG_LOG" | sed 's/^/# [debug] | /'
     else
         test_kernel "$name" "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
     fi
 fi
 
-# --- 3. host suites ----------------------------------------------------------------
-if [[ ${MSGSLOT_SKIP_HOST:-0} != 1 ]]; then
-    for suite in "$TOP"/tests/host/*.sh; do
-        [[ -f $suite && -x $suite ]] || continue
-        file=$(basename "$suite" .sh)
-        sname=${file#[0-9][0-9]-}
-        start=$SECONDS
-        diag host "suite $file"
-        run_streamed host timeout -k 30 "$HOST_TIMEOUT" "$suite"
-        if [[ $STREAM_RC -eq 124 || $STREAM_RC -eq 137 ]]; then
-            fail host "$sname/timeout" "killed after ${HOST_TIMEOUT}s"
-        elif [[ $STREAM_RC -ne 0 && $STREAM_FAILS -eq 0 ]]; then
-            fail host "$sname/exit-status" "rc=$STREAM_RC"
-        fi
-        [[ $STREAM_RESULTS -gt 0 ]] || fail host "$sname/no-results" "the suite printed no result line"
-        diag host "suite $file done in $((SECONDS - start))s"
-    done
+# --- 4. host suites ----------------------------------------------------------------
+if [[ $run_host -eq 1 ]]; then
+    if [[ -z $host_pid ]]; then
+        diag host "running the host suites"
+        start_host_suites
+    fi
+    wait "$host_pid" || true
+    report_host_suites "$HOST_DIR"
+    diag host "host suites took $((SECONDS - host_start))s (started at $((host_start - run_start))s)"
 fi
 
 echo "# total time $((SECONDS - run_start))s"
+# The TAP plan: the stream is one TAP stream for `prove`; the streams it
+# gathers (one per VM and host suite) had plans of their own, shown above
+# as diagnostics.
+echo "1..$((passed + failed))"
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 && $passed -gt 0 ]]
