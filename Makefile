@@ -94,6 +94,8 @@ clean:
 	rm -rf build
 	$(MAKE) -C npheap_shim clean
 	$(MAKE) -C dsm clean
+	$(MAKE) -C examples clean
+	$(MAKE) -C examples clean
 
 load:
 	insmod message_slot.ko

@@ -53,12 +53,13 @@ layout() {
 check install_layout layout
 
 soname() {
-    objdump -p "$LIB/libnpheap.so.1.0.0" | grep -Eq 'SONAME +libnpheap\.so\.1$' ||
+    # (grep -q on a pipe would end the writer with SIGPIPE, a failure under pipefail)
+    grep -Eq 'SONAME +libnpheap\.so\.1$' <<<"$(objdump -p "$LIB/libnpheap.so.1.0.0")" ||
         { echo "SONAME is not libnpheap.so.1"; return 1; }
     local sym
     for sym in npheap_alloc npheap_lock npheap_unlock npheap_delete npheap_getsize; do
-        nm -D --defined-only "$LIB/libnpheap.so.1.0.0" | grep -qw "$sym" || { echo "no $sym in .so"; return 1; }
-        nm --defined-only "$LIB/libnpheap.a" | grep -qw "$sym" || { echo "no $sym in .a"; return 1; }
+        grep -qw "$sym" <<<"$(nm -D --defined-only "$LIB/libnpheap.so.1.0.0")" || { echo "no $sym in .so"; return 1; }
+        grep -qw "$sym" <<<"$(nm --defined-only "$LIB/libnpheap.a")" || { echo "no $sym in .a"; return 1; }
     done
 }
 check soname_and_symbols soname
@@ -70,7 +71,7 @@ dynamic() {
     local c
     for c in "${COURSE[@]}"; do
         gcc -Wall -Wextra -Werror -I"$INC" "$c" -L"$LIB" -lnpheap -o "$WORK/dyn" || return 1
-        LD_LIBRARY_PATH=$LIB ldd "$WORK/dyn" | grep -q "libnpheap.so.1 => $LIB/libnpheap.so.1" ||
+        grep -q "libnpheap.so.1 => $LIB/libnpheap.so.1" <<<"$(LD_LIBRARY_PATH=$LIB ldd "$WORK/dyn")" ||
             { echo "$(basename "$c") does not load libnpheap.so.1 from the stage"; return 1; }
     done
 }
@@ -80,7 +81,7 @@ static() {
     local c
     for c in "${COURSE[@]}"; do
         gcc -Wall -Wextra -Werror -static -I"$INC" "$c" -L"$LIB" -lnpheap -o "$WORK/static" || return 1
-        file "$WORK/static" | grep -q 'statically linked' || { echo "not static"; return 1; }
+        grep -q 'statically linked' <<<"$(file "$WORK/static")" || { echo "not static"; return 1; }
     done
 }
 check course_build_static static
