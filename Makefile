@@ -63,6 +63,7 @@ help:
 	@echo '  PREFIX=$(PREFIX)  BINDIR=$(BINDIR)  MANDIR=$(MANDIR)'
 	@echo '  DESTDIR= (stage the install)  DEPMOD=1 (module index into DESTDIR too)'
 	@echo '  UDEVRULESDIR=$(UDEVRULESDIR)  UDEV_MODE=$(UDEV_MODE)  UDEV_GROUP=$(UDEV_GROUP)'
+	@echo '  DKMS_KERNEL= (dkms-install for this kernel release instead of the running one)'
 	@echo '  DEVICE=$(DEVICE) (make load)'
 
 have-kdir:
@@ -120,7 +121,7 @@ install: clis modules_install
 	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
 	@# A live system picks the rule up at once; a stage has no udev.
 	if [ -z "$(DESTDIR)" ] && command -v udevadm >/dev/null; then \
-		udevadm control --reload || true; fi
+		udevadm control --reload 2>/dev/null || true; fi
 
 uninstall:
 	@[ -n "$(KRELEASE)" ] || { echo "message_slot: no UTS_RELEASE in $(KDIR)/include/generated/utsrelease.h: pass KDIR= or KRELEASE=" >&2; exit 2; }
@@ -142,8 +143,8 @@ dkms-install:
 		install -D -m 0644 $$f /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)/$$f || exit 1; \
 	done
 	dkms add $(DKMS_NAME)/$(DKMS_VERSION)
-	dkms build $(DKMS_NAME)/$(DKMS_VERSION)
-	dkms install $(DKMS_NAME)/$(DKMS_VERSION)
+	dkms build $(DKMS_NAME)/$(DKMS_VERSION) $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
+	dkms install $(DKMS_NAME)/$(DKMS_VERSION) $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
 dkms-uninstall:
 	dkms remove $(DKMS_NAME)/$(DKMS_VERSION) --all
