@@ -1,0 +1,779 @@
+/*
+ * npheap_locks - NP-Heap lock ownership, lifetime, bound and cost tests
+ * (issue 9, scenarios 0-2), built like a course program against the shim.
+ *
+ *   npheap_locks ownership DEV            who owns a lock and what releases it
+ *   npheap_locks close-race DEV ROUNDS    contended lock + sibling close + exit
+ *   npheap_locks bound DEV MAX            module loaded with npheap_max_locks=MAX
+ *   npheap_locks cost DEV COUNT           close/lock cost with COUNT ids locked
+ *                                         elsewhere, and slab back to baseline
+ *
+ * Every mode prints one `ok npheap-locks/<name>` or `not ok ... - why` line
+ * per test and exits 1 if any failed.  Every test runs in its own process
+ * group with a deadline, so a hung test is reported, not fatal.
+ */
+#define _GNU_SOURCE
+#include <npheap.h>
+#include <npheap/npheap.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SUITE "npheap-locks"
+#define TEST_DEADLINE_MS 300000
+/* A lock() that must not return stays blocked this long before we say so. */
+#define BLOCKED_MS 400
+/* A dead holder's lock must pass on within this (issue 9: 1 s). */
+#define HANDOVER_MS 1000
+#define WAIT_MS 60000
+
+static const char *dev_path;
+static size_t page;
+static __u64 id_base;
+static unsigned long long arg_n;
+
+struct test_result {
+	int failed;
+	char reason[480];
+	char note[480];		/* figures printed as a diagnostic after the result */
+};
+static struct test_result *result;
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (result->failed)
+		return 1;
+	va_start(ap, fmt);
+	vsnprintf(result->reason, sizeof(result->reason), fmt, ap);
+	va_end(ap);
+	result->failed = 1;
+	return 1;
+}
+
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(result->note, sizeof(result->note), fmt, ap);
+	va_end(ap);
+}
+
+#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
+#define CHILD_CHECK(cond, ...) do { if (!(cond)) { fail(__VA_ARGS__); _exit(1); } } while (0)
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_us() / 1000;
+}
+
+static void sleep_us(unsigned long us)
+{
+	struct timespec ts = { .tv_sec = (time_t)(us / 1000000),
+			       .tv_nsec = (long)(us % 1000000) * 1000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static int open_heap(void)
+{
+	return open(dev_path, O_RDWR | O_CLOEXEC);
+}
+
+static void *shared_page(void)
+{
+	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		fail("anonymous shared mmap: %s", strerror(errno));
+		_exit(1);
+	}
+	return p;
+}
+
+/* Exit code of a child, 128+signal, or -1 after killing it at the deadline. */
+static int reap(pid_t pid, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	int status;
+
+	for (;;) {
+		pid_t got = waitpid(pid, &status, WNOHANG);
+
+		if (got == pid)
+			break;
+		if (got < 0)
+			return -1;
+		if (now_ms() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_us(2000);
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * lock(id) in a fresh process through its own open of the heap, giving up
+ * after timeout_ms (a timer signal interrupts the wait).  Returns how long
+ * the lock took in ms, or -1 if it did not come (or failed).
+ */
+static long fresh_process_lock_ms(__u64 id, int timeout_ms)
+{
+	volatile int64_t *took = shared_page();
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+		struct itimerval it = { .it_value = { .tv_sec = timeout_ms / 1000,
+						      .tv_usec = (timeout_ms % 1000) * 1000 } };
+		int fd = open_heap();
+
+		*took = -1;
+		CHILD_CHECK(fd >= 0, "open: %s", strerror(errno));
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGALRM, &sa, NULL);
+		setitimer(ITIMER_REAL, &it, NULL);
+		uint64_t t0 = now_us();
+		if (npheap_lock(fd, id) == 0)
+			*took = (int64_t)(now_us() - t0) / 1000;
+		_exit(0);
+	}
+	reap(pid, timeout_ms + WAIT_MS);
+	long ms = (long)*took;
+	munmap((void *)took, page);
+	return ms;
+}
+
+/* ============================ ownership ============================ */
+
+static int clone_child_lock7(void *arg)
+{
+	int fd = *(int *)arg;
+
+	_exit(npheap_lock(fd, id_base + 7) == 0 ? 0 : 1);
+}
+
+/*
+ * Scenario 1a: a clone(CLONE_FILES) child (own tgid, shared fd table) locks
+ * 7 and exits (its exit closes nothing); the parent closes the fd and exits.
+ */
+static int t_clone_files_child_lock_released(void)
+{
+	pid_t parent = fork();
+
+	if (parent == 0) {
+		int fd = open_heap();
+		CHILD_CHECK(fd >= 0, "open: %s", strerror(errno));
+		size_t stack_size = 256 * 1024;
+		char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		CHILD_CHECK(stack != MAP_FAILED, "stack");
+		pid_t child = clone(clone_child_lock7, stack + stack_size,
+				    CLONE_FILES | SIGCHLD, &fd);
+		CHILD_CHECK(child > 0, "clone: %s", strerror(errno));
+		CHILD_CHECK(reap(child, WAIT_MS) == 0, "the clone child's lock(7) failed");
+		CHILD_CHECK(close(fd) == 0, "close");
+		_exit(0);
+	}
+	CHECK(reap(parent, WAIT_MS) == 0, "parent failed");
+	long ms = fresh_process_lock_ms(id_base + 7, 3000);
+	CHECK(ms >= 0, "a fresh process still could not lock(7) after 3 s: the exited "
+	      "clone(CLONE_FILES) child's lock outlived every process that could release it");
+	CHECK(ms <= HANDOVER_MS, "lock(7) took %ld ms", ms);
+	note("lock(7) took %ld ms", ms);
+	return 0;
+}
+
+struct close_arg {
+	int fd;
+	__u64 id;
+	atomic_int step;
+	int rc, err;
+};
+
+static void *waiter_thread(void *p)
+{
+	struct close_arg *a = p;
+
+	atomic_store(&a->step, 1);
+	a->rc = npheap_lock(a->fd, a->id);
+	a->err = errno;
+	atomic_store(&a->step, 2);
+	return NULL;
+}
+
+/*
+ * Scenario 1b: thread A blocks in lock(9) while thread B (the holder)
+ * closes the only heap fd; A gets the lock; the process exits.
+ */
+static int t_close_during_wait_then_exit(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int fd = open_heap();
+		CHILD_CHECK(fd >= 0, "open");
+		CHILD_CHECK(npheap_lock(fd, id_base + 9) == 0, "lock: %s", strerror(errno));
+		struct close_arg a = { .fd = fd, .id = id_base + 9 };
+		pthread_t t;
+		CHILD_CHECK(pthread_create(&t, NULL, waiter_thread, &a) == 0, "thread");
+		while (atomic_load(&a.step) == 0)
+			sched_yield();
+		sleep_us(BLOCKED_MS * 1000);
+		CHILD_CHECK(atomic_load(&a.step) == 1, "thread A did not block");
+		CHILD_CHECK(close(fd) == 0, "close");
+		pthread_join(t, NULL);
+		CHILD_CHECK(a.rc == 0, "thread A's lock(9) after the close: %s", strerror(a.err));
+		_exit(0);
+	}
+	CHECK(reap(pid, WAIT_MS) == 0, "process failed");
+	long ms = fresh_process_lock_ms(id_base + 9, 3000);
+	CHECK(ms >= 0, "a fresh process still could not lock(9) after 3 s: the lock thread A "
+	      "took after its process closed the heap outlived the process");
+	CHECK(ms <= HANDOVER_MS, "lock(9) took %ld ms", ms);
+	note("lock(9) took %ld ms", ms);
+	return 0;
+}
+
+static void *lock_and_exit_thread(void *p)
+{
+	struct close_arg *a = p;
+
+	a->rc = npheap_lock(a->fd, a->id);
+	a->err = errno;
+	return NULL;
+}
+
+/* A thread locks `id` through fd and exits without unlocking. */
+static int thread_locks_and_exits(int fd, __u64 id)
+{
+	struct close_arg a = { .fd = fd, .id = id };
+	pthread_t t;
+
+	CHECK(pthread_create(&t, NULL, lock_and_exit_thread, &a) == 0, "thread");
+	pthread_join(t, NULL);
+	CHECK(a.rc == 0, "the thread's lock: %s", strerror(a.err));
+	return 0;
+}
+
+/* Scenario 1c: same process, another thread asks after the holder died. */
+static int t_thread_exit_handover_same_process(void)
+{
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	if (thread_locks_and_exits(fd, id_base))
+		return 1;
+	struct sigaction sa = { .sa_handler = on_alarm };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { .it_value = { .tv_sec = 3 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	uint64_t t0 = now_us();
+	int rc = npheap_lock(fd, id_base);
+	long ms = (long)((now_us() - t0) / 1000);
+	CHECK(rc == 0, "lock of an id whose holder thread exited: %s after %ld ms",
+	      strerror(errno), ms);
+	CHECK(ms <= HANDOVER_MS, "took %ld ms", ms);
+	CHECK(npheap_unlock(fd, id_base) == 0, "the new owner cannot unlock: %s", strerror(errno));
+	note("handover took %ld ms", ms);
+	return 0;
+}
+
+/* Scenario 1c: another process asks after the holder thread died. */
+static int t_thread_exit_handover_other_process(void)
+{
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	if (thread_locks_and_exits(fd, id_base))
+		return 1;
+	long ms = fresh_process_lock_ms(id_base, 3000);
+	CHECK(ms >= 0, "another process could not lock within 3 s an id whose holder "
+	      "thread exited");
+	CHECK(ms <= HANDOVER_MS, "took %ld ms", ms);
+	note("handover took %ld ms", ms);
+	return 0;
+}
+
+static void *hold_then_exit_thread(void *p)
+{
+	struct close_arg *a = p;
+
+	a->rc = npheap_lock(a->fd, a->id);
+	a->err = errno;
+	atomic_store(&a->step, 1);
+	while (atomic_load(&a->step) != 2)
+		sleep_us(1000);
+	return NULL;
+}
+
+/* Scenario 1c: a waiter already asleep when the holder thread exits. */
+static int t_thread_exit_wakes_sleeping_waiter(void)
+{
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	struct close_arg a = { .fd = fd, .id = id_base };
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, hold_then_exit_thread, &a) == 0, "thread");
+	while (atomic_load(&a.step) == 0)
+		sleep_us(1000);
+	CHECK(a.rc == 0, "holder lock: %s", strerror(a.err));
+	volatile int64_t *took = shared_page();
+	pid_t waiter = fork();
+	if (waiter == 0) {
+		int own = open_heap();
+		CHILD_CHECK(own >= 0, "open");
+		took[1] = 1;
+		CHILD_CHECK(npheap_lock(own, id_base) == 0, "waiter lock: %s", strerror(errno));
+		took[0] = (int64_t)now_us();
+		_exit(0);
+	}
+	while (!took[1])
+		sleep_us(1000);
+	sleep_us(BLOCKED_MS * 1000);
+	CHECK(took[0] == 0, "the waiter got the lock while its holder lived");
+	uint64_t t_exit = now_us();
+	atomic_store(&a.step, 2);
+	pthread_join(t, NULL);
+	int rc = reap(waiter, 3000);
+	CHECK(rc == 0, "the sleeping waiter did not get the lock within 3 s of its holder "
+	      "thread's exit (rc %d)", rc);
+	long ms = (long)(((uint64_t)took[0] - t_exit) / 1000);
+	CHECK(ms <= HANDOVER_MS, "the waiter got it %ld ms after the holder exited", ms);
+	note("waiter got it %ld ms after the holder thread exited", ms);
+	return 0;
+}
+
+/* Scenario 1d: close of another OFD, and of a dup of it, keeps the locks. */
+static int t_second_ofd_close_keeps_locks(void)
+{
+	int a = open_heap();
+	CHECK(a >= 0, "open");
+	CHECK(npheap_lock(a, id_base) == 0, "lock");
+	int b = open_heap();
+	CHECK(b >= 0, "open");
+	int c = dup(b);
+	CHECK(c >= 0, "dup");
+	CHECK(close(c) == 0 && close(b) == 0, "close");
+	errno = 0;
+	int rc = npheap_lock(a, id_base);
+	CHECK(rc == -1 && errno == EDEADLK, "closing a second open of the heap (and a dup of "
+	      "it) dropped the lock taken through the first: relock gave rc %d %s, want EDEADLK",
+	      rc, strerror(errno));
+	long ms = fresh_process_lock_ms(id_base, BLOCKED_MS);
+	CHECK(ms < 0, "another process got the lock after a second descriptor was closed");
+	CHECK(npheap_unlock(a, id_base) == 0, "unlock: %s", strerror(errno));
+	return 0;
+}
+
+/* The lock is dropped by a close of a dup of the fd it was taken through. */
+static int t_dup_close_same_ofd_releases(void)
+{
+	int a = open_heap();
+	CHECK(a >= 0, "open");
+	int b = dup(a);
+	CHECK(b >= 0, "dup");
+	CHECK(npheap_lock(a, id_base) == 0, "lock");
+	CHECK(close(b) == 0, "close");
+	CHECK(npheap_lock(a, id_base) == 0, "the close of a dup of the lock's descriptor kept "
+	      "the lock: relock %s", strerror(errno));
+	return 0;
+}
+
+/* fork() shares the OFD: the child's locks are its own, closes release only its own. */
+static int t_fork_shared_ofd_owns_own_locks(void)
+{
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	CHECK(npheap_lock(fd, id_base) == 0, "lock");
+	int sync[2];
+	CHECK(pipe(sync) == 0, "pipe");
+	pid_t pid = fork();
+	if (pid == 0) {
+		CHILD_CHECK(npheap_lock(fd, id_base + 1) == 0, "child lock");
+		CHILD_CHECK(close(fd) == 0, "child close");
+		CHILD_CHECK(write(sync[1], "x", 1) == 1, "pipe");
+		pause();
+		_exit(0);
+	}
+	char x;
+	CHECK(read(sync[0], &x, 1) == 1, "child did not report");
+	int rc = npheap_lock(fd, id_base);
+	CHECK(rc == -1 && errno == EDEADLK, "the child's close dropped the parent's lock");
+	long ms = fresh_process_lock_ms(id_base + 1, 3000);
+	CHECK(ms >= 0, "the child's close of the shared descriptor did not drop its lock");
+	kill(pid, SIGKILL);
+	reap(pid, WAIT_MS);
+	return 0;
+}
+
+/* ==================== scenario 0: close races a wait ==================== */
+
+struct race {
+	int fd;
+	__u64 id;
+	atomic_int go;
+};
+
+static void *race_locker(void *p)
+{
+	struct race *r = p;
+
+	while (!atomic_load(&r->go))
+		;
+	for (;;) {
+		if (npheap_lock(r->fd, r->id) != 0)
+			break;
+		if (npheap_unlock(r->fd, r->id) != 0)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Two threads lock/unlock one id while a third closes the heap fd at a
+ * varying moment; then the process exits with them still inside lock().
+ * Before the fix the close freed the lock object under a waiter that had
+ * just taken it (use-after-free in finish_wait).
+ */
+static void close_race_round(unsigned int round)
+{
+	struct race r = { .id = id_base + round };
+	pthread_t t[2];
+
+	r.fd = open_heap();
+	if (r.fd < 0)
+		_exit(1);
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&t[i], NULL, race_locker, &r))
+			_exit(1);
+	atomic_store(&r.go, 1);
+	sleep_us(200 + (round * 7919u) % 800);
+	close(r.fd);
+	sleep_us((round * 104729u) % 300);
+	_exit(0);
+}
+
+static int t_close_race_stress(void)
+{
+	unsigned int rounds = (unsigned int)arg_n, done = 0;
+	uint64_t t0 = now_ms();
+
+	for (unsigned int i = 0; i < rounds; i++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			close_race_round(i);
+		CHECK(pid > 0, "fork: %s", strerror(errno));
+		int rc = reap(pid, WAIT_MS);
+		CHECK(rc == 0, "round %u: the process %s", i,
+		      rc < 0 ? "hung in exit" : "failed");
+		done++;
+	}
+	/* Every id used is free again. */
+	long ms = fresh_process_lock_ms(id_base + rounds - 1, 3000);
+	CHECK(ms >= 0, "the last round's id is still locked 3 s after its process exited");
+	note("%u rounds in %llu ms", done, (unsigned long long)(now_ms() - t0));
+	return 0;
+}
+
+/* ============================== bound ============================== */
+
+static int lock_range(int fd, __u64 first, unsigned long long count)
+{
+	for (unsigned long long i = 0; i < count; i++)
+		if (npheap_lock(fd, first + i) != 0)
+			return fail("lock %llu of %llu: %s", i + 1, count, strerror(errno));
+	return 0;
+}
+
+static int t_bound_enolck(void)
+{
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	if (lock_range(fd, id_base, arg_n))
+		return 1;
+	errno = 0;
+	int rc = npheap_lock(fd, id_base + arg_n);
+	CHECK(rc == -1 && errno == ENOLCK, "lock number %llu past npheap_max_locks=%llu: rc %d "
+	      "%s, want ENOLCK", arg_n + 1, arg_n, rc, strerror(errno));
+	/* Nothing changed: every lock is still held, the refused id is free. */
+	rc = npheap_lock(fd, id_base);
+	CHECK(rc == -1 && errno == EDEADLK, "a held lock changed after ENOLCK");
+	rc = npheap_unlock(fd, id_base + arg_n);
+	CHECK(rc == -1 && errno == EPERM, "the refused lock is held: unlock rc %d", rc);
+	/* A waiter on a held id needs no new entry. */
+	CHECK(npheap_unlock(fd, id_base) == 0, "unlock");
+	CHECK(npheap_lock(fd, id_base + arg_n) == 0, "lock after an unlock freed an entry: %s",
+	      strerror(errno));
+	return 0;
+}
+
+/* The bound is per heap and frees up when the owner exits. */
+static int t_bound_freed_on_exit(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open_heap();
+		CHILD_CHECK(fd >= 0, "open");
+		for (unsigned long long i = 0; i < arg_n; i++)
+			CHILD_CHECK(npheap_lock(fd, id_base + i) == 0, "lock %llu: %s", i,
+				    strerror(errno));
+		_exit(0);
+	}
+	CHECK(reap(pid, WAIT_MS) == 0, "child failed");
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	if (lock_range(fd, id_base + arg_n, arg_n))
+		return 1;
+	return 0;
+}
+
+/* =============================== cost =============================== */
+
+static long slab_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/* Ask every slab cache to give its empty slabs back, then read Slab:. */
+static long settled_slab_kb(void)
+{
+	DIR *d = opendir("/sys/kernel/slab");
+	struct dirent *e;
+	char path[512];
+
+	sleep_us(200000);	/* kfree_rcu and deferred frees */
+	while (d && (e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/slab/%s/shrink", e->d_name);
+		int fd = open(path, O_WRONLY);
+		if (fd >= 0) {
+			if (write(fd, "1", 1) != 1) {
+				/* best effort */
+			}
+			close(fd);
+		}
+	}
+	if (d)
+		closedir(d);
+	return slab_kb();
+}
+
+/*
+ * One process holds COUNT locks (sparse ids); an unrelated process's
+ * open+close and lock+unlock of another id must stay cheap, and after the
+ * holder exits slab memory returns to its baseline.
+ */
+static int t_cost_with_many_locks_held(void)
+{
+	enum { SAMPLES = 200 };
+	long before = settled_slab_kb();
+	int ready[2], go[2];
+	CHECK(pipe(ready) == 0 && pipe(go) == 0, "pipe");
+	pid_t holder = fork();
+	if (holder == 0) {
+		int fd = open_heap();
+		CHILD_CHECK(fd >= 0, "open");
+		for (unsigned long long i = 0; i < arg_n; i++)
+			CHILD_CHECK(npheap_lock(fd, id_base + (i << 17)) == 0, "lock %llu: %s",
+				    i, strerror(errno));
+		CHILD_CHECK(write(ready[1], "r", 1) == 1, "pipe");
+		char x;
+		if (read(go[0], &x, 1) != 1) {
+			/* parent gone: exit anyway */
+		}
+		_exit(0);
+	}
+	char x;
+	CHECK(read(ready[0], &x, 1) == 1, "holder did not lock %llu ids", arg_n);
+	long peak = slab_kb();
+	uint64_t worst_oc = 0, worst_lu = 0;
+	for (int i = 0; i < SAMPLES; i++) {
+		uint64_t t0 = now_us();
+		int fd = open_heap();
+		CHECK(fd >= 0, "open");
+		CHECK(close(fd) == 0, "close");
+		uint64_t t1 = now_us();
+		if (t1 - t0 > worst_oc)
+			worst_oc = t1 - t0;
+	}
+	int fd = open_heap();
+	CHECK(fd >= 0, "open");
+	for (int i = 0; i < SAMPLES; i++) {
+		uint64_t t0 = now_us();
+		CHECK(npheap_lock(fd, id_base + 1 + (__u64)i) == 0, "lock: %s", strerror(errno));
+		CHECK(npheap_unlock(fd, id_base + 1 + (__u64)i) == 0, "unlock");
+		uint64_t t1 = now_us();
+		if (t1 - t0 > worst_lu)
+			worst_lu = t1 - t0;
+	}
+	close(fd);
+	/* The holder's exit releases every lock. */
+	uint64_t t0 = now_us();
+	CHECK(write(go[1], "g", 1) == 1, "pipe");
+	CHECK(reap(holder, WAIT_MS) == 0, "holder failed");
+	uint64_t exit_us = now_us() - t0;
+	long after = settled_slab_kb();
+	note("%llu locks held elsewhere: worst open+close %llu us, worst lock+unlock %llu us; "
+	     "holder exit %llu us; slab before %ld kB, with the locks %ld kB, after exit %ld kB",
+	     arg_n, (unsigned long long)worst_oc, (unsigned long long)worst_lu,
+	     (unsigned long long)exit_us, before, peak, after);
+	CHECK(worst_oc <= 20000 && worst_lu <= 20000,
+	      "with %llu ids locked by another process: worst open+close %llu us, worst "
+	      "lock+unlock %llu us (want <= 20 ms)", arg_n, (unsigned long long)worst_oc,
+	      (unsigned long long)worst_lu);
+	CHECK(after - before <= 2048, "slab grew by %ld kB and stayed after the holder exited",
+	      after - before);
+	return 0;
+}
+
+/* ============================ framework ============================ */
+
+struct test {
+	const char *name;
+	int (*fn)(void);
+};
+
+static int run_tests(const struct test *tests, size_t count, __u64 first_id_base)
+{
+	int failures = 0;
+
+	result = shared_page();
+	for (size_t i = 0; i < count; i++) {
+		memset(result, 0, sizeof(*result));
+		id_base = first_id_base + (__u64)i * 100000;
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			setpgid(0, 0);
+			int rc = tests[i].fn();
+			if (rc && !result->failed)
+				fail("failed");
+			_exit(rc ? 1 : 0);
+		}
+		setpgid(pid, pid);
+		int rc = reap(pid, TEST_DEADLINE_MS);
+		kill(-pid, SIGKILL);
+		if (rc == 0 && !result->failed) {
+			printf("ok %s/%s\n", SUITE, tests[i].name);
+		} else {
+			failures++;
+			if (rc == -1)
+				printf("not ok %s/%s - timed out after %d s\n", SUITE,
+				       tests[i].name, TEST_DEADLINE_MS / 1000);
+			else if (!result->failed)
+				printf("not ok %s/%s - test process %s %d\n", SUITE, tests[i].name,
+				       rc > 128 ? "killed by signal" : "exited",
+				       rc > 128 ? rc - 128 : rc);
+			else
+				printf("not ok %s/%s - %s\n", SUITE, tests[i].name,
+				       result->reason);
+		}
+		if (result->note[0])
+			printf("# %s: %s\n", tests[i].name, result->note);
+	}
+	fflush(stdout);
+	return failures ? 1 : 0;
+}
+
+#define T(name) { #name, t_##name }
+#define RUN(list, base) run_tests(list, sizeof(list) / sizeof(list[0]), base)
+
+static const struct test ownership_tests[] = {
+	T(clone_files_child_lock_released),
+	T(close_during_wait_then_exit),
+	T(thread_exit_handover_same_process),
+	T(thread_exit_handover_other_process),
+	T(thread_exit_wakes_sleeping_waiter),
+	T(second_ofd_close_keeps_locks),
+	T(dup_close_same_ofd_releases),
+	T(fork_shared_ofd_owns_own_locks),
+};
+
+static const struct test race_tests[] = { T(close_race_stress) };
+static const struct test bound_tests[] = { T(bound_enolck), T(bound_freed_on_exit) };
+static const struct test cost_tests[] = { T(cost_with_many_locks_held) };
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: npheap_locks ownership DEV | close-race DEV ROUNDS |\n"
+		"  bound DEV MAX | cost DEV COUNT\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	page = (size_t)sysconf(_SC_PAGESIZE);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 3)
+		return usage();
+	dev_path = argv[2];
+	if (argc == 4) {
+		char *end;
+		errno = 0;
+		arg_n = strtoull(argv[3], &end, 0);
+		if (errno || end == argv[3] || *end || arg_n == 0)
+			return usage();
+	}
+	if (!strcmp(argv[1], "ownership") && argc == 3)
+		return RUN(ownership_tests, 3000000);
+	if (!strcmp(argv[1], "close-race") && argc == 4)
+		return RUN(race_tests, 4000000);
+	if (!strcmp(argv[1], "bound") && argc == 4)
+		return RUN(bound_tests, 5000000);
+	if (!strcmp(argv[1], "cost") && argc == 4)
+		return RUN(cost_tests, 6000000);
+	return usage();
+}

@@ -1,0 +1,58 @@
+#!/bin/sh
+# NP-Heap locks (issue 9): who owns a lock and what releases it, a close
+# racing a contended lock, the npheap_max_locks bound (ENOLCK), and the cost
+# of close/lock with many ids locked by another process. npheap_locks prints
+# its own result lines; this script adds load/unload lines.
+. "$GUEST/lib.sh"
+
+DEV=/dev/npheap
+L=$BIN/npheap_locks
+
+is_debug_kernel() {
+    [ -e /sys/kernel/debug/kmemleak ] || dmesg | grep -q 'KernelAddressSanitizer initialized'
+}
+# The debug kernel is ~10x slower: fewer rounds and locks, same checks.
+if is_debug_kernel; then
+    rounds=300
+    count=20000
+else
+    rounds=2000
+    count=100000
+fi
+
+# load [params...]: insmod and wait (bounded) for devtmpfs to show the node.
+load() {
+    load_module "$@" || return 1
+    i=0
+    while [ ! -c "$DEV" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -c "$DEV" ]
+}
+
+# run <mode> <arg|-> [params...]: one npheap_locks mode against a fresh load.
+run() {
+    mode=$1 arg=$2
+    shift 2
+    if ! load "$@"; then
+        not_ok "load-$mode" "insmod $* failed"
+        return
+    fi
+    if [ "$arg" = - ]; then
+        "$L" "$mode" "$DEV" || FAILED=$((FAILED + 1))
+    else
+        "$L" "$mode" "$DEV" "$arg" || FAILED=$((FAILED + 1))
+    fi
+    check "unload-after-$mode" unload_module
+}
+
+run ownership -
+run cost "$count"
+if load; then
+    check_output max_locks_default 131072 cat /sys/module/message_slot/parameters/npheap_max_locks
+    unload_module
+else
+    not_ok max_locks_default "insmod failed"
+fi
+run bound 64 npheap_max_locks=64
+# Last: before the fix this crashed the kernel.
+run close-race "$rounds"
+finish
