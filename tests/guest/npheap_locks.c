@@ -462,20 +462,20 @@ static void *race_locker(void *p)
 
 	while (!atomic_load(&r->go))
 		;
-	for (;;) {
-		if (npheap_lock(r->fd, r->id) != 0)
-			break;
-		if (npheap_unlock(r->fd, r->id) != 0)
-			break;
-	}
+	/* Until the fd is closed; a close may have released the lock already. */
+	while (npheap_lock(r->fd, r->id) == 0)
+		npheap_unlock(r->fd, r->id);
 	return NULL;
 }
 
 /*
- * Two threads lock/unlock one id while a third closes the heap fd at a
- * varying moment; then the process exits with them still inside lock().
- * Before the fix the close freed the lock object under a waiter that had
- * just taken it (use-after-free in finish_wait).
+ * Two threads lock/unlock one id through fd while a third opens and closes
+ * the heap again and again, then closes fd at a varying moment; the
+ * process exits with the lockers still inside lock().  Before the fix
+ * every close() released the process's locks and freed a lock object no
+ * one else waited for, under a waiter that had just taken it inside its
+ * wait: finish_wait() then wrote into freed (usually already reused)
+ * memory.
  */
 static void close_race_round(unsigned int round)
 {
@@ -489,7 +489,12 @@ static void close_race_round(unsigned int round)
 		if (pthread_create(&t[i], NULL, race_locker, &r))
 			_exit(1);
 	atomic_store(&r.go, 1);
-	sleep_us(200 + (round * 7919u) % 800);
+	uint64_t end = now_us() + 1000 + (round * 7919u) % 3000;
+	while (now_us() < end) {
+		int fd = open_heap();
+		if (fd >= 0)
+			close(fd);
+	}
 	close(r.fd);
 	sleep_us((round * 104729u) % 300);
 	_exit(0);
@@ -639,26 +644,42 @@ static int t_cost_with_many_locks_held(void)
 	char x;
 	CHECK(read(ready[0], &x, 1) == 1, "holder did not lock %llu ids", arg_n);
 	long peak = slab_kb();
-	uint64_t worst_oc = 0, worst_lu = 0;
-	for (int i = 0; i < SAMPLES; i++) {
-		uint64_t t0 = now_us();
-		int fd = open_heap();
-		CHECK(fd >= 0, "open");
-		CHECK(close(fd) == 0, "close");
-		uint64_t t1 = now_us();
-		if (t1 - t0 > worst_oc)
-			worst_oc = t1 - t0;
+	/*
+	 * One process opens and closes the heap while this one locks and
+	 * unlocks other ids: neither may wait on a walk of the holder's locks.
+	 */
+	volatile uint64_t *shared = shared_page();
+	pid_t churn = fork();
+	if (churn == 0) {
+		uint64_t worst = 0, end = now_us() + 10000000;
+		/* Bounded in time too: before the fix each close took up to a second. */
+		for (int i = 0; i < SAMPLES && now_us() < end; i++) {
+			uint64_t t0 = now_us();
+			int fd = open_heap();
+			CHILD_CHECK(fd >= 0, "open");
+			CHILD_CHECK(close(fd) == 0, "close");
+			uint64_t t1 = now_us();
+			if (t1 - t0 > worst)
+				worst = t1 - t0;
+		}
+		shared[0] = worst;
+		shared[1] = 1;
+		_exit(0);
 	}
+	uint64_t worst_lu = 0;
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
-	for (int i = 0; i < SAMPLES; i++) {
+	for (int i = 0; i < SAMPLES || !shared[1]; i++) {
 		uint64_t t0 = now_us();
-		CHECK(npheap_lock(fd, id_base + 1 + (__u64)i) == 0, "lock: %s", strerror(errno));
-		CHECK(npheap_unlock(fd, id_base + 1 + (__u64)i) == 0, "unlock");
+		__u64 id = id_base + 1 + (__u64)(i % SAMPLES);
+		CHECK(npheap_lock(fd, id) == 0, "lock: %s", strerror(errno));
+		CHECK(npheap_unlock(fd, id) == 0, "unlock");
 		uint64_t t1 = now_us();
 		if (t1 - t0 > worst_lu)
 			worst_lu = t1 - t0;
 	}
+	CHECK(reap(churn, WAIT_MS) == 0, "open/close process failed");
+	uint64_t worst_oc = shared[0];
 	close(fd);
 	/* The holder's exit releases every lock. */
 	uint64_t t0 = now_us();

@@ -13,10 +13,10 @@ is_debug_kernel() {
 }
 # The debug kernel is ~10x slower: fewer rounds and locks, same checks.
 if is_debug_kernel; then
-    rounds=300
+    rounds=150
     count=20000
 else
-    rounds=2000
+    rounds=1000
     count=100000
 fi
 
