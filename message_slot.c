@@ -23,15 +23,19 @@
 #include <linux/cdev.h>
 #include <linux/device.h>
 #include <linux/fs.h>
+#include <linux/hash.h>
 #include <linux/kref.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
+#include <linux/spinlock.h>
 #include <linux/uaccess.h>
 #include <linux/version.h>
 #include <linux/wait.h>
@@ -63,6 +67,11 @@ MODULE_PARM_DESC(npheap_max_bytes,
 static ushort npheap_mode = 0666;
 module_param(npheap_mode, ushort, 0444);
 MODULE_PARM_DESC(npheap_mode, "Mode of the /dev/npheap* nodes (default 0666)");
+
+static unsigned int npheap_max_locks = 131072;
+module_param(npheap_max_locks, uint, 0644);
+MODULE_PARM_DESC(npheap_max_locks,
+		 "Bound on lock entries (ids locked or waited for) per NP-Heap heap (default 131072)");
 
 static unsigned int npheap_nodes = 1;
 module_param(npheap_nodes, uint, 0444);
@@ -550,28 +559,60 @@ struct npheap_obj {
 };
 
 /*
- * A per-id lock, created on first use and freed once nobody holds or
- * waits for it.  Its fields are protected by the heap's locks xa_lock.
+ * A per-id lock, created on first lock() of the id and freed when the last
+ * reference goes.  The holder owns one reference and every thread inside
+ * lock() for the id owns one until it has left the wait queue, so the
+ * object outlives everyone who can touch it.  Its fields are protected by
+ * its bucket's lock, except @held, which its holder's file lock protects.
  */
 struct npheap_idlock {
-	struct pid *owner;	/* holding thread, NULL when free */
-	struct pid *owner_tgid;	/* its process, for release on close/exit */
-	unsigned int waiters;
+	struct hlist_node node;		/* in its bucket's chain */
+	struct list_head held;		/* in file->held while held */
+	pgoff_t id;
+	refcount_t ref;
+	struct pid *owner;		/* holding thread, NULL when free */
+	struct pid *owner_tgid;		/* its process */
+	struct npheap_file *file;	/* the open file it was taken through */
 	wait_queue_head_t wait;
+};
+
+/*
+ * Each bucket's spinlock protects its chain and the locks in it.  It is
+ * held for a chain walk and a few stores, never across a sleep, so ids in
+ * different buckets never wait for each other.
+ */
+struct npheap_lock_bucket {
+	spinlock_t lock;		/* see above */
+	struct hlist_head chain;
+};
+
+/* The lock index of a heap: a fixed table of buckets, made on first open. */
+struct npheap_locktab {
+	unsigned int bits;
+	atomic_t count;			/* entries, bounded by npheap_max_locks */
+	struct npheap_lock_bucket buckets[];
+};
+
+/*
+ * An open file of a heap.  @lock protects @held, the locks taken through
+ * this file, so that close() walks only those (order: bucket, then file).
+ */
+struct npheap_file {
+	struct npheap *heap;
+	struct npheap_locktab *locks;
+	spinlock_t lock;		/* see above */
+	struct list_head held;
 };
 
 /*
  * objects_lock serialises creating, growing and deleting objects of the
  * heap (it is a mutex because creation allocates pages); lookups for mmap
- * and getsize go through RCU and never take it.  The locks array's own
- * xa_lock protects every struct npheap_idlock of the heap: it is held for
- * a few instructions per lock/unlock, never while anyone sleeps, so
- * different ids never wait for each other.
+ * and getsize go through RCU and never take it.
  */
 struct npheap {
 	struct mutex objects_lock;	/* see above */
 	struct xarray objects;	/* id -> struct npheap_obj */
-	struct xarray locks;	/* id -> struct npheap_idlock */
+	struct npheap_locktab *locks;	/* set once, by the first open */
 };
 
 static struct npheap heaps[NPHEAP_MINORS];
@@ -757,7 +798,8 @@ static const struct vm_operations_struct npheap_vm_ops = {
 
 static int npheap_mmap(struct file *file, struct vm_area_struct *vma)
 {
-	struct npheap *heap = file->private_data;
+	struct npheap_file *npf = file->private_data;
+	struct npheap *heap = npf->heap;
 	struct npheap_obj *obj;
 
 	if (!(vma->vm_flags & VM_SHARED))
@@ -802,142 +844,289 @@ static long npheap_delete(struct npheap *heap, pgoff_t id)
 	return 0;
 }
 
-/* Give up @lock (held, heap's locks xa_lock taken); free it if unused. */
-static void npheap_idlock_release(struct npheap *heap, pgoff_t id,
-				  struct npheap_idlock *lock)
+/* A holder that cannot release any more is dead: its lock goes to the next taker. */
+#define NPHEAP_LOCK_RECHECK	(HZ / 4)
+
+static struct npheap_lock_bucket *npheap_bucket(struct npheap_locktab *tab,
+						pgoff_t id)
 {
+	return &tab->buckets[hash_long(id, tab->bits)];
+}
+
+static struct npheap_idlock *npheap_idlock_lookup(struct npheap_lock_bucket *b,
+						  pgoff_t id)
+{
+	struct npheap_idlock *lock;
+
+	hlist_for_each_entry(lock, &b->chain, node)
+		if (lock->id == id)
+			return lock;
+	return NULL;
+}
+
+/* Drop a reference with @b's lock held; the last one unhashes and frees. */
+static void npheap_idlock_put_locked(struct npheap_locktab *tab,
+				     struct npheap_idlock *lock)
+{
+	if (refcount_dec_and_test(&lock->ref)) {
+		hlist_del(&lock->node);
+		atomic_dec(&tab->count);
+		kfree(lock);
+	}
+}
+
+static void npheap_idlock_put(struct npheap_locktab *tab,
+			      struct npheap_lock_bucket *b,
+			      struct npheap_idlock *lock)
+{
+	if (refcount_dec_and_lock(&lock->ref, &b->lock)) {
+		hlist_del(&lock->node);
+		atomic_dec(&tab->count);
+		spin_unlock(&b->lock);
+		kfree(lock);
+	}
+}
+
+/*
+ * The holding thread is gone or exiting.  A module gets no call when a
+ * thread dies, and a dying thread of a process that shares its fd table
+ * closes nothing, so lock() and sleeping waiters look for themselves.
+ */
+static bool npheap_holder_dead(struct npheap_idlock *lock)
+{
+	struct task_struct *task;
+	bool dead;
+
+	rcu_read_lock();
+	task = pid_task(lock->owner, PIDTYPE_PID);
+	dead = !task || (READ_ONCE(task->flags) & PF_EXITING);
+	rcu_read_unlock();
+	return dead;
+}
+
+/* The caller's reference becomes the holder's.  Bucket lock held. */
+static void npheap_idlock_set_owner(struct npheap_idlock *lock,
+				    struct npheap_file *npf)
+{
+	lock->owner = get_pid(task_pid(current));
+	lock->owner_tgid = get_pid(task_tgid(current));
+	lock->file = npf;
+	spin_lock(&npf->lock);
+	list_add(&lock->held, &npf->held);
+	spin_unlock(&npf->lock);
+}
+
+/* Bucket lock held; the holder's reference is left to the caller. */
+static void npheap_idlock_clear_owner(struct npheap_idlock *lock)
+{
+	spin_lock(&lock->file->lock);
+	list_del_init(&lock->held);
+	spin_unlock(&lock->file->lock);
 	put_pid(lock->owner);
 	put_pid(lock->owner_tgid);
 	lock->owner = NULL;
 	lock->owner_tgid = NULL;
-	if (lock->waiters) {
-		wake_up(&lock->wait);
-		return;
-	}
-	__xa_erase(&heap->locks, id);
-	kfree(lock);
+	lock->file = NULL;
 }
 
-static bool npheap_idlock_try_take(struct npheap *heap,
-				   struct npheap_idlock *lock)
+/* Give up a held lock and wake one waiter.  Bucket lock held. */
+static void npheap_idlock_release(struct npheap_locktab *tab,
+				  struct npheap_idlock *lock)
 {
-	bool taken = false;
-
-	xa_lock(&heap->locks);
-	if (!lock->owner) {
-		lock->owner = get_pid(task_pid(current));
-		lock->owner_tgid = get_pid(task_tgid(current));
-		lock->waiters--;
-		taken = true;
-	}
-	xa_unlock(&heap->locks);
-	return taken;
+	npheap_idlock_clear_owner(lock);
+	wake_up(&lock->wait);
+	npheap_idlock_put_locked(tab, lock);
 }
 
-/*
- * Return @id's lock, creating it, with the heap's locks xa_lock held (also
- * on error, so that callers have one unlock path).
- */
-static struct npheap_idlock *npheap_idlock_find(struct npheap *heap,
-						pgoff_t id)
-	__acquires(&heap->locks.xa_lock)
+/* Take @lock if it is free or its holder died.  Bucket lock held. */
+static bool npheap_idlock_try_take(struct npheap_locktab *tab,
+				   struct npheap_idlock *lock,
+				   struct npheap_file *npf)
 {
-	struct npheap_idlock *lock, *fresh;
-	void *prev = NULL;
-
-	xa_lock(&heap->locks);
-	while (!(lock = xa_load(&heap->locks, id))) {
-		xa_unlock(&heap->locks);
-		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
-		if (fresh) {
-			init_waitqueue_head(&fresh->wait);
-			prev = xa_cmpxchg(&heap->locks, id, NULL, fresh,
-					  GFP_KERNEL);
-			if (prev)	/* lost a race, or no memory */
-				kfree(fresh);
-		}
-		xa_lock(&heap->locks);
-		if (!fresh)
-			return ERR_PTR(-ENOMEM);
-		if (xa_is_err(prev))
-			return ERR_PTR(xa_err(prev));
+	if (lock->owner) {
+		if (!npheap_holder_dead(lock))
+			return false;
+		/* Never the last reference: the caller holds one. */
+		npheap_idlock_clear_owner(lock);
+		npheap_idlock_put_locked(tab, lock);
 	}
+	npheap_idlock_set_owner(lock, npf);
+	return true;
+}
+
+/* A new entry for @id, with the caller's reference, counted against the bound. */
+static struct npheap_idlock *npheap_idlock_alloc(struct npheap_locktab *tab,
+						 pgoff_t id)
+{
+	struct npheap_idlock *lock;
+
+	if (atomic_inc_return(&tab->count) > READ_ONCE(npheap_max_locks)) {
+		atomic_dec(&tab->count);
+		return ERR_PTR(-ENOLCK);
+	}
+	lock = kzalloc(sizeof(*lock), GFP_KERNEL_ACCOUNT);
+	if (!lock) {
+		atomic_dec(&tab->count);
+		return ERR_PTR(-ENOMEM);
+	}
+	lock->id = id;
+	refcount_set(&lock->ref, 1);
+	INIT_LIST_HEAD(&lock->held);
+	init_waitqueue_head(&lock->wait);
 	return lock;
 }
 
-static long npheap_lock(struct npheap *heap, pgoff_t id)
+/*
+ * Find @id's lock with a reference for the caller, creating it; returns
+ * with the bucket lock held unless it returns an error.
+ */
+static struct npheap_idlock *npheap_idlock_get(struct npheap_locktab *tab,
+					       struct npheap_lock_bucket *b,
+					       pgoff_t id)
+	__acquires(&b->lock)
 {
-	struct npheap_idlock *lock;
-	long ret = 0;
+	struct npheap_idlock *lock, *fresh;
 
-	lock = npheap_idlock_find(heap, id);
-	if (IS_ERR(lock)) {
-		ret = PTR_ERR(lock);
-	} else if (lock->owner == task_pid(current)) {
-		ret = -EDEADLK;
-	} else if (!lock->owner) {
-		lock->owner = get_pid(task_pid(current));
-		lock->owner_tgid = get_pid(task_tgid(current));
-	} else {
-		lock->waiters++;
-		ret = 1;
+	spin_lock(&b->lock);
+	lock = npheap_idlock_lookup(b, id);
+	if (lock) {
+		refcount_inc(&lock->ref);
+		return lock;
 	}
-	xa_unlock(&heap->locks);
-	if (ret <= 0)
-		return ret;
+	spin_unlock(&b->lock);
 
-	if (!wait_event_interruptible_exclusive(lock->wait,
-						npheap_idlock_try_take(heap, lock)))
-		return 0;
-
-	xa_lock(&heap->locks);
-	lock->waiters--;
-	if (!lock->owner) {
-		/* Pass on a wake-up this waiter may have consumed. */
-		if (lock->waiters)
-			wake_up(&lock->wait);
-		else
-			npheap_idlock_release(heap, id, lock);
+	fresh = npheap_idlock_alloc(tab, id);
+	if (IS_ERR(fresh))
+		return fresh;
+	spin_lock(&b->lock);
+	lock = npheap_idlock_lookup(b, id);
+	if (lock) {		/* lost a race */
+		refcount_inc(&lock->ref);
+		atomic_dec(&tab->count);
+		kfree(fresh);
+		return lock;
 	}
-	xa_unlock(&heap->locks);
-	return -EINTR;
+	hlist_add_head(&fresh->node, &b->chain);
+	return fresh;
 }
 
-static long npheap_unlock(struct npheap *heap, pgoff_t id)
+static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 {
+	struct npheap_locktab *tab = npf->locks;
+	struct npheap_lock_bucket *b = npheap_bucket(tab, id);
 	struct npheap_idlock *lock;
+	DEFINE_WAIT(wait);
+	bool taken;
 	long ret = 0;
 
-	xa_lock(&heap->locks);
-	lock = xa_load(&heap->locks, id);
-	if (lock && lock->owner == task_pid(current))
-		npheap_idlock_release(heap, id, lock);
-	else
-		ret = -EPERM;
-	xa_unlock(&heap->locks);
+	lock = npheap_idlock_get(tab, b, id);
+	if (IS_ERR(lock))
+		return PTR_ERR(lock);
+	if (lock->owner == task_pid(current)) {
+		npheap_idlock_put_locked(tab, lock);
+		spin_unlock(&b->lock);
+		return -EDEADLK;
+	}
+	taken = npheap_idlock_try_take(tab, lock, npf);
+	spin_unlock(&b->lock);
+	if (taken)
+		return 0;
+
+	for (;;) {
+		prepare_to_wait_exclusive(&lock->wait, &wait, TASK_INTERRUPTIBLE);
+		spin_lock(&b->lock);
+		taken = npheap_idlock_try_take(tab, lock, npf);
+		spin_unlock(&b->lock);
+		if (taken)
+			break;
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		schedule_timeout(NPHEAP_LOCK_RECHECK);
+	}
+	/* Our reference keeps @lock alive until we are off its queue. */
+	finish_wait(&lock->wait, &wait);
+	if (ret) {
+		/* Pass on a wake-up this waiter may have consumed. */
+		wake_up(&lock->wait);
+		npheap_idlock_put(tab, b, lock);
+	}
 	return ret;
 }
 
-/* close() of any fd of the heap, including at exit: drop the process's locks. */
+static long npheap_unlock(struct npheap_file *npf, pgoff_t id)
+{
+	struct npheap_lock_bucket *b = npheap_bucket(npf->locks, id);
+	struct npheap_idlock *lock;
+	long ret = 0;
+
+	spin_lock(&b->lock);
+	lock = npheap_idlock_lookup(b, id);
+	if (lock && lock->owner == task_pid(current))
+		npheap_idlock_release(npf->locks, lock);
+	else
+		ret = -EPERM;
+	spin_unlock(&b->lock);
+	return ret;
+}
+
+/*
+ * Release the locks on @list (taken through @npf) whose holder belongs to
+ * @tgid, or all of them if @tgid is NULL.  One lock at a time: file lock to
+ * pick it and pin it, then its bucket lock to release it.
+ */
+static void npheap_release_held(struct npheap_file *npf,
+				struct list_head *list, struct pid *tgid)
+{
+	struct npheap_locktab *tab = npf->locks;
+	struct npheap_lock_bucket *b;
+	struct npheap_idlock *lock;
+
+	for (;;) {
+		spin_lock(&npf->lock);
+		lock = list_first_entry_or_null(list, struct npheap_idlock, held);
+		if (lock)	/* held, so the holder's reference exists */
+			refcount_inc(&lock->ref);
+		spin_unlock(&npf->lock);
+		if (!lock)
+			return;
+		b = npheap_bucket(tab, lock->id);
+		spin_lock(&b->lock);
+		/* Unless someone else released it meanwhile (off @list then). */
+		if (lock->file == npf && (!tgid || lock->owner_tgid == tgid))
+			npheap_idlock_release(tab, lock);
+		spin_unlock(&b->lock);
+		npheap_idlock_put(tab, b, lock);
+	}
+}
+
+/*
+ * close() of a descriptor, including at exit: release the locks the
+ * calling process took through this open file.  Other open files of the
+ * heap and other processes sharing this one (fork) keep theirs.
+ */
 static int npheap_flush(struct file *file, fl_owner_t owner)
 {
-	struct npheap *heap = file->private_data;
+	struct npheap_file *npf = file->private_data;
 	struct pid *tgid = task_tgid(current);
-	struct npheap_idlock *lock;
-	unsigned long id;
+	struct npheap_idlock *lock, *next;
+	LIST_HEAD(mine);
 
-	xa_lock(&heap->locks);
-	xa_for_each(&heap->locks, id, lock)
+	spin_lock(&npf->lock);
+	list_for_each_entry_safe(lock, next, &npf->held, held)
 		if (lock->owner_tgid == tgid)
-			npheap_idlock_release(heap, id, lock);
-	xa_unlock(&heap->locks);
+			list_move(&lock->held, &mine);
+	spin_unlock(&npf->lock);
+	npheap_release_held(npf, &mine, tgid);
 	return 0;
 }
 
 static long npheap_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
-	struct npheap *heap = file->private_data;
+	struct npheap_file *npf = file->private_data;
+	struct npheap *heap = npf->heap;
 	struct npheap_cmd ucmd;
 	pgoff_t id;
 
@@ -957,9 +1146,9 @@ static long npheap_ioctl(struct file *file, unsigned int cmd,
 
 	switch (cmd) {
 	case NPHEAP_IOCTL_LOCK:
-		return npheap_lock(heap, id);
+		return npheap_lock(npf, id);
 	case NPHEAP_IOCTL_UNLOCK:
-		return npheap_unlock(heap, id);
+		return npheap_unlock(npf, id);
 	case NPHEAP_IOCTL_DELETE:
 		return npheap_delete(heap, id);
 	default:
@@ -967,9 +1156,67 @@ static long npheap_ioctl(struct file *file, unsigned int cmd,
 	}
 }
 
+/* About 8 lock entries per bucket at the bound, 64..4096 buckets. */
+static struct npheap_locktab *npheap_locktab_alloc(void)
+{
+	unsigned int bits = clamp_t(unsigned int,
+				    order_base_2(READ_ONCE(npheap_max_locks) / 8),
+				    6, 12);
+	struct npheap_locktab *tab;
+	unsigned int i;
+
+	tab = kvzalloc(struct_size(tab, buckets, 1U << bits), GFP_KERNEL_ACCOUNT);
+	if (!tab)
+		return NULL;
+	tab->bits = bits;
+	for (i = 0; i < 1U << bits; i++) {
+		spin_lock_init(&tab->buckets[i].lock);
+		INIT_HLIST_HEAD(&tab->buckets[i].chain);
+	}
+	return tab;
+}
+
 static int npheap_open(struct inode *inode, struct file *file)
 {
-	file->private_data = &heaps[iminor(inode) - NPHEAP_MINOR_BASE];
+	struct npheap *heap = &heaps[iminor(inode) - NPHEAP_MINOR_BASE];
+	/* Pairs with the cmpxchg that publishes an initialised table. */
+	struct npheap_locktab *tab = smp_load_acquire(&heap->locks);
+	struct npheap_file *npf;
+
+	if (!tab) {
+		struct npheap_locktab *old;
+
+		tab = npheap_locktab_alloc();
+		if (!tab)
+			return -ENOMEM;
+		old = cmpxchg(&heap->locks, NULL, tab);
+		if (old) {
+			kvfree(tab);
+			tab = old;
+		}
+	}
+	npf = kzalloc(sizeof(*npf), GFP_KERNEL_ACCOUNT);
+	if (!npf)
+		return -ENOMEM;
+	npf->heap = heap;
+	npf->locks = tab;
+	spin_lock_init(&npf->lock);
+	INIT_LIST_HEAD(&npf->held);
+	file->private_data = npf;
+	return 0;
+}
+
+/*
+ * The last reference to the open file: locks still held through it belong
+ * to threads that can no longer reach it (a clone(CLONE_FILES) child that
+ * exited, a waiter that won after its process closed the fd).
+ */
+static int npheap_release(struct inode *inode, struct file *file)
+{
+	struct npheap_file *npf = file->private_data;
+
+	npheap_release_held(npf, &npf->held, NULL);
+	kfree(npf);
 	return 0;
 }
 
@@ -977,6 +1224,7 @@ static const struct file_operations npheap_fops = {
 	.owner		= THIS_MODULE,
 	.open		= npheap_open,
 	.flush		= npheap_flush,
+	.release	= npheap_release,
 	.mmap		= npheap_mmap,
 	.unlocked_ioctl	= npheap_ioctl,
 };
@@ -988,14 +1236,12 @@ static void npheap_init_heaps(void)
 	for (i = 0; i < NPHEAP_MINORS; i++) {
 		mutex_init(&heaps[i].objects_lock);
 		xa_init_flags(&heaps[i].objects, XA_FLAGS_ACCOUNT);
-		xa_init(&heaps[i].locks);
 	}
 }
 
 /* Unload: no file is open, so no mapping exists and no lock is held. */
 static void npheap_destroy_heaps(void)
 {
-	struct npheap_idlock *lock;
 	struct npheap_obj *obj;
 	unsigned long id;
 	unsigned int i;
@@ -1004,12 +1250,10 @@ static void npheap_destroy_heaps(void)
 		xa_for_each(&heaps[i].objects, id, obj)
 			npheap_obj_put(obj);
 		xa_destroy(&heaps[i].objects);
-		xa_for_each(&heaps[i].locks, id, lock) {
-			put_pid(lock->owner);
-			put_pid(lock->owner_tgid);
-			kfree(lock);
-		}
-		xa_destroy(&heaps[i].locks);
+		/* Every release() emptied its files' locks: the table is empty. */
+		if (heaps[i].locks)
+			WARN_ON(atomic_read(&heaps[i].locks->count));
+		kvfree(heaps[i].locks);
 		mutex_destroy(&heaps[i].objects_lock);
 	}
 }

@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -390,6 +391,7 @@ struct obj_model {
 	size_t size;		/* 0: no object */
 	uint8_t *bytes;
 	bool locked;		/* held by this process */
+	int lock_fd;		/* the descriptor (open file) it was taken through */
 };
 
 /*
@@ -536,12 +538,14 @@ static struct fd_entry *free_fd_slot(void)
 	return NULL;
 }
 
-static void release_heap_locks(int heap)
+/* A close releases the locks taken through that open file (no fd is dup'ed). */
+static void release_heap_locks(int heap, int fd)
 {
 	int k;
 
 	for (k = 0; k < NPRIV_OBJ; k++)
-		objs[heap][k].locked = false;
+		if (objs[heap][k].lock_fd == fd)
+			objs[heap][k].locked = false;
 }
 
 static void do_close(struct fd_entry *e)
@@ -555,9 +559,8 @@ static void do_close(struct fd_entry *e)
 	err = errno;
 	ops_inc();
 	expect_ret(ret, err, 0);
-	/* Closing any fd of a heap releases every lock this process holds in it. */
 	if (e->kind == FD_HEAP)
-		release_heap_locks(e->idx);
+		release_heap_locks(e->idx, e->fd);
 	e->used = false;
 }
 
@@ -1226,10 +1229,12 @@ static void op_heap_lock(bool lock)
 	ret = heap_ioctl(e->fd, lock ? NPHEAP_IOCTL_LOCK : NPHEAP_IOCTL_UNLOCK,
 			 private_obj_id(me, key), &err);
 	if (lock) {
-		if (o->locked)
+		if (o->locked) {
 			expect_err(ret, err, EDEADLK);
-		else if (expect_ret(ret, err, 0))
+		} else if (expect_ret(ret, err, 0)) {
 			o->locked = true;
+			o->lock_fd = e->fd;
+		}
 	} else {
 		if (!o->locked)
 			expect_err(ret, err, EPERM);
@@ -1488,8 +1493,177 @@ static void op_heap_lock_holder(bool interrupt)
 	alarm(30);
 	ret = heap_ioctl(e->fd, NPHEAP_IOCTL_LOCK, id, &err);
 	alarm(0);
-	if (expect_ret(ret, err, 0))
+	if (expect_ret(ret, err, 0)) {
 		objs[heap][key].locked = true;
+		objs[heap][key].lock_fd = e->fd;
+	}
+}
+
+static double now_seconds(void);
+
+/*
+ * Locks whose holder died without closing anything: lock() of the id by
+ * us must get it within a second (the watchdog gives 30 s to report it).
+ */
+static void take_dead_holders_lock(int heap, int key, struct fd_entry *e, const char *how)
+{
+	unsigned long id = private_obj_id(me, key);
+	double t0 = now_seconds();
+	long ret;
+	int err;
+
+	snprintf(opdesc, sizeof(opdesc), "LOCK(%s id %lu) after %s", cfg.heap_path[heap], id,
+		 how);
+	alarm(30);
+	ret = heap_ioctl(e->fd, NPHEAP_IOCTL_LOCK, id, &err);
+	alarm(0);
+	if (!expect_ret(ret, err, 0))
+		return;
+	objs[heap][key].locked = true;
+	objs[heap][key].lock_fd = e->fd;
+	if (now_seconds() - t0 > 1.0)
+		violation("took %.2f s (want <= 1 s)", now_seconds() - t0);
+}
+
+/* A free private key of a heap, or -1. */
+static int free_priv_key(int heap)
+{
+	int key = below(NPRIV_OBJ);
+
+	return objs[heap][key].locked ? -1 : key;
+}
+
+struct lock_arg {
+	int fd;
+	unsigned long id;
+	long ret;
+	int err;
+};
+
+static int clone_locker(void *p)
+{
+	struct lock_arg *a = p;
+	struct npheap_cmd c = { .offset = a->id * cfg.page };
+
+	_exit(ioctl(a->fd, NPHEAP_IOCTL_LOCK, &c) ? 1 : 0);
+}
+
+/* A clone(CLONE_FILES) child (own process, our fd table) locks and exits: no close runs. */
+static void op_heap_clone_files_holder(void)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	int heap = below(NHEAPS), key = free_priv_key(heap), status;
+	struct fd_entry *e = pick_heap_fd(heap, false);
+	struct lock_arg a;
+	pid_t pid;
+
+	if (!e || key < 0)
+		return;
+	a = (struct lock_arg){ .fd = e->fd, .id = private_obj_id(me, key) };
+	snprintf(opdesc, sizeof(opdesc), "LOCK(%s id %lu) in a clone(CLONE_FILES) child",
+		 cfg.heap_path[heap], a.id);
+	ops_inc();
+	pid = clone(clone_locker, stack + sizeof(stack), CLONE_FILES | SIGCHLD, &a);
+	if (pid < 0) {
+		child_fatal("clone");
+	}
+	/* Reaped first or still a zombie (or running): all are dead holders soon. */
+	if (chance(50)) {
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status)) {
+			violation("the clone child's lock of a free id failed");
+			return;
+		}
+		take_dead_holders_lock(heap, key, e, "its clone(CLONE_FILES) holder exited");
+		return;
+	}
+	take_dead_holders_lock(heap, key, e, "a clone(CLONE_FILES) child locked it and exits");
+	waitpid(pid, NULL, 0);
+}
+
+static void *thread_locker(void *p)
+{
+	struct lock_arg *a = p;
+	struct npheap_cmd c = { .offset = a->id * cfg.page };
+
+	a->ret = ioctl(a->fd, NPHEAP_IOCTL_LOCK, &c);
+	a->err = errno;
+	return NULL;
+}
+
+/* A thread locks a free id and exits holding it. */
+static void op_heap_thread_exit_holder(void)
+{
+	int heap = below(NHEAPS), key = free_priv_key(heap);
+	struct fd_entry *e = pick_heap_fd(heap, false);
+	struct lock_arg a;
+	pthread_t t;
+
+	if (!e || key < 0)
+		return;
+	a = (struct lock_arg){ .fd = e->fd, .id = private_obj_id(me, key) };
+	snprintf(opdesc, sizeof(opdesc), "LOCK(%s id %lu) in a thread that exits holding it",
+		 cfg.heap_path[heap], a.id);
+	ops_inc();
+	if (pthread_create(&t, NULL, thread_locker, &a)) {
+		child_fatal("pthread_create");
+	}
+	pthread_join(t, NULL);
+	if (a.ret) {
+		violation("the thread's lock of a free id: %s", gotstr(a.ret, a.err));
+		return;
+	}
+	take_dead_holders_lock(heap, key, e, "its holder thread exited");
+}
+
+/*
+ * We hold an id through a fresh fd and a thread waits for it there; we
+ * close that fd after a random pause, so the close races the wait (the
+ * thread may take the lock inside its wait, or find the fd gone).  The
+ * thread exits either way; the lock must come back to us.
+ */
+static void op_heap_close_races_wait(void)
+{
+	int heap = below(NHEAPS), key = free_priv_key(heap), fd, err;
+	struct fd_entry *e = pick_heap_fd(heap, false);
+	struct lock_arg a;
+	pthread_t t;
+	long ret;
+
+	if (!e || key < 0)
+		return;
+	snprintf(opdesc, sizeof(opdesc), "open(%s) for a close racing a lock wait",
+		 cfg.heap_path[heap]);
+	fd = open(cfg.heap_path[heap], O_RDWR | O_CLOEXEC);
+	ops_inc();
+	if (fd < 0) {
+		violation("got -1/%s, want a file descriptor", errname(errno));
+		return;
+	}
+	a = (struct lock_arg){ .fd = fd, .id = private_obj_id(me, key) };
+	snprintf(opdesc, sizeof(opdesc), "LOCK(%s id %lu) through a fresh fd",
+		 cfg.heap_path[heap], a.id);
+	ret = heap_ioctl(fd, NPHEAP_IOCTL_LOCK, a.id, &err);
+	if (!expect_ret(ret, err, 0)) {
+		close(fd);
+		return;
+	}
+	if (pthread_create(&t, NULL, thread_locker, &a)) {
+		child_fatal("pthread_create");
+	}
+	if (chance(70)) {
+		struct timespec ts = { 0, (long)below(2000) * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
+	snprintf(opdesc, sizeof(opdesc), "close(fd) while a thread waits for id %lu there",
+		 a.id);
+	close(fd);
+	ops_inc();
+	pthread_join(t, NULL);
+	if (a.ret && a.err != EBADF)
+		violation("the waiting thread: %s, want 0 or EBADF", gotstr(a.ret, a.err));
+	take_dead_holders_lock(heap, key, e, "a close raced its wait");
 }
 
 /* ------------------------------------------------------------------------
@@ -1502,7 +1676,8 @@ enum op {
 	OP_HEAP_OPEN, OP_HEAP_CLOSE, OP_HEAP_MMAP, OP_HEAP_MUNMAP, OP_HEAP_TOUCH,
 	OP_HEAP_VERIFY, OP_HEAP_LOCK, OP_HEAP_UNLOCK, OP_HEAP_GETSIZE, OP_HEAP_DELETE,
 	OP_HEAP_BADIOCTL, OP_HEAP_RW, OP_HEAP_SHARED, OP_HEAP_KILLED_HOLDER,
-	OP_HEAP_EINTR, OP_COUNT
+	OP_HEAP_EINTR, OP_HEAP_CLONE_FILES, OP_HEAP_THREAD_EXIT, OP_HEAP_CLOSE_RACE,
+	OP_COUNT
 };
 
 /* Relative weights, per mille-ish; NP-Heap ones are zero without /dev/npheap. */
@@ -1516,6 +1691,7 @@ static const unsigned int op_weight[OP_COUNT] = {
 	[OP_HEAP_LOCK] = 30, [OP_HEAP_UNLOCK] = 30, [OP_HEAP_GETSIZE] = 30,
 	[OP_HEAP_DELETE] = 15, [OP_HEAP_BADIOCTL] = 20, [OP_HEAP_RW] = 5,
 	[OP_HEAP_SHARED] = 30, [OP_HEAP_KILLED_HOLDER] = 1, [OP_HEAP_EINTR] = 1,
+	[OP_HEAP_CLONE_FILES] = 1, [OP_HEAP_THREAD_EXIT] = 2, [OP_HEAP_CLOSE_RACE] = 2,
 };
 
 static enum op pick_op(void)
@@ -1556,6 +1732,9 @@ static void run_op(enum op op)
 	case OP_HEAP_SHARED: op_heap_shared(); return;
 	case OP_HEAP_KILLED_HOLDER: op_heap_lock_holder(false); return;
 	case OP_HEAP_EINTR: op_heap_lock_holder(true); return;
+	case OP_HEAP_CLONE_FILES: op_heap_clone_files_holder(); return;
+	case OP_HEAP_THREAD_EXIT: op_heap_thread_exit_holder(); return;
+	case OP_HEAP_CLOSE_RACE: op_heap_close_races_wait(); return;
 	case OP_HEAP_MUNMAP:
 	case OP_HEAP_VERIFY:
 		m = pick_map();

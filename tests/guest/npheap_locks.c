@@ -460,11 +460,21 @@ static void *race_locker(void *p)
 {
 	struct race *r = p;
 
+	unsigned int seed = (unsigned int)(uintptr_t)&seed;
+
 	while (!atomic_load(&r->go))
 		;
-	/* Until the fd is closed; a close may have released the lock already. */
-	while (npheap_lock(r->fd, r->id) == 0)
+	/*
+	 * Until the fd is closed; a close may have released the lock already.
+	 * The pause after unlock lets the other thread win the lock inside
+	 * its wait (instead of this one taking it back at once).
+	 */
+	while (npheap_lock(r->fd, r->id) == 0) {
 		npheap_unlock(r->fd, r->id);
+		uint64_t until = now_us() + 5 + rand_r(&seed) % 40;
+		while (now_us() < until)
+			;
+	}
 	return NULL;
 }
 
@@ -489,7 +499,7 @@ static void close_race_round(unsigned int round)
 		if (pthread_create(&t[i], NULL, race_locker, &r))
 			_exit(1);
 	atomic_store(&r.go, 1);
-	uint64_t end = now_us() + 1000 + (round * 7919u) % 3000;
+	uint64_t end = now_us() + 2000 + (round * 7919u) % 8000;
 	while (now_us() < end) {
 		int fd = open_heap();
 		if (fd >= 0)

@@ -13,10 +13,10 @@ is_debug_kernel() {
 }
 # The debug kernel is ~10x slower: fewer rounds and locks, same checks.
 if is_debug_kernel; then
-    rounds=150
+    rounds=100
     count=20000
 else
-    rounds=1000
+    rounds=600
     count=100000
 fi
 
