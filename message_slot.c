@@ -844,7 +844,7 @@ static long npheap_delete(struct npheap *heap, pgoff_t id)
 	return 0;
 }
 
-/* A holder that cannot release any more is dead: its lock goes to the next taker. */
+/* How often a sleeping waiter looks whether the holder died (no exit hook). */
 #define NPHEAP_LOCK_RECHECK	(HZ / 4)
 
 static struct npheap_lock_bucket *npheap_bucket(struct npheap_locktab *tab,
@@ -879,12 +879,9 @@ static void npheap_idlock_put(struct npheap_locktab *tab,
 			      struct npheap_lock_bucket *b,
 			      struct npheap_idlock *lock)
 {
-	if (refcount_dec_and_lock(&lock->ref, &b->lock)) {
-		hlist_del(&lock->node);
-		atomic_dec(&tab->count);
-		spin_unlock(&b->lock);
-		kfree(lock);
-	}
+	spin_lock(&b->lock);
+	npheap_idlock_put_locked(tab, lock);
+	spin_unlock(&b->lock);
 }
 
 /*
@@ -976,38 +973,15 @@ static struct npheap_idlock *npheap_idlock_alloc(struct npheap_locktab *tab,
 	return lock;
 }
 
-/*
- * Find @id's lock with a reference for the caller, creating it; returns
- * with the bucket lock held unless it returns an error.
- */
-static struct npheap_idlock *npheap_idlock_get(struct npheap_locktab *tab,
-					       struct npheap_lock_bucket *b,
-					       pgoff_t id)
-	__acquires(&b->lock)
+/* @id's lock with a new reference for the caller, or NULL.  Bucket lock held. */
+static struct npheap_idlock *npheap_idlock_find(struct npheap_lock_bucket *b,
+						pgoff_t id)
 {
-	struct npheap_idlock *lock, *fresh;
+	struct npheap_idlock *lock = npheap_idlock_lookup(b, id);
 
-	spin_lock(&b->lock);
-	lock = npheap_idlock_lookup(b, id);
-	if (lock) {
+	if (lock)
 		refcount_inc(&lock->ref);
-		return lock;
-	}
-	spin_unlock(&b->lock);
-
-	fresh = npheap_idlock_alloc(tab, id);
-	if (IS_ERR(fresh))
-		return fresh;
-	spin_lock(&b->lock);
-	lock = npheap_idlock_lookup(b, id);
-	if (lock) {		/* lost a race */
-		refcount_inc(&lock->ref);
-		atomic_dec(&tab->count);
-		kfree(fresh);
-		return lock;
-	}
-	hlist_add_head(&fresh->node, &b->chain);
-	return fresh;
+	return lock;
 }
 
 static long npheap_lock(struct npheap_file *npf, pgoff_t id)
@@ -1019,9 +993,25 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	bool taken;
 	long ret = 0;
 
-	lock = npheap_idlock_get(tab, b, id);
-	if (IS_ERR(lock))
-		return PTR_ERR(lock);
+	spin_lock(&b->lock);
+	lock = npheap_idlock_find(b, id);
+	if (!lock) {
+		struct npheap_idlock *fresh;
+
+		spin_unlock(&b->lock);
+		fresh = npheap_idlock_alloc(tab, id);
+		if (IS_ERR(fresh))
+			return PTR_ERR(fresh);
+		spin_lock(&b->lock);
+		lock = npheap_idlock_find(b, id);
+		if (lock) {	/* lost a race */
+			atomic_dec(&tab->count);
+			kfree(fresh);
+		} else {
+			hlist_add_head(&fresh->node, &b->chain);
+			lock = fresh;
+		}
+	}
 	if (lock->owner == task_pid(current)) {
 		npheap_idlock_put_locked(tab, lock);
 		spin_unlock(&b->lock);
@@ -1159,9 +1149,8 @@ static long npheap_ioctl(struct file *file, unsigned int cmd,
 /* About 8 lock entries per bucket at the bound, 64..4096 buckets. */
 static struct npheap_locktab *npheap_locktab_alloc(void)
 {
-	unsigned int bits = clamp_t(unsigned int,
-				    order_base_2(READ_ONCE(npheap_max_locks) / 8),
-				    6, 12);
+	unsigned int per8 = READ_ONCE(npheap_max_locks) / 8;
+	unsigned int bits = clamp_t(unsigned int, fls(per8), 6, 12);
 	struct npheap_locktab *tab;
 	unsigned int i;
 

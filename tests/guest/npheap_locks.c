@@ -32,6 +32,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
@@ -626,6 +628,64 @@ static long settled_slab_kb(void)
 	return slab_kb();
 }
 
+/* A memory cgroup of its own for the lock holder; "" if cgroup2 is unusable. */
+static void make_memcg(char *dir, size_t size)
+{
+	int fd;
+
+	snprintf(dir, size, "/sys/fs/cgroup/npheap-locks.%d", (int)getpid());
+	if (mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL) != 0 && errno != EBUSY)
+		goto fail;
+	fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+	if (fd >= 0) {
+		if (write(fd, "+memory", 7) != 7) {
+			/* already enabled, or not available: the mkdir below tells */
+		}
+		close(fd);
+	}
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		goto fail;
+	char path[160];
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	if (access(path, R_OK) == 0)
+		return;
+fail:
+	dir[0] = 0;
+}
+
+static int join_memcg(const char *dir)
+{
+	char path[160], pid[32];
+	int fd, n, ok;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -1;
+	n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	ok = write(fd, pid, (size_t)n) == n;
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* The cgroup's "slab" figure (bytes of slab objects charged to it), in kB. */
+static long memcg_slab_kb(const char *dir)
+{
+	char path[160], line[256];
+	long long bytes = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/memory.stat", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "slab %lld", &bytes) == 1)
+			break;
+	fclose(f);
+	return bytes < 0 ? -1 : (long)(bytes / 1024);
+}
+
 /*
  * One process holds COUNT locks (sparse ids); an unrelated process's
  * open+close and lock+unlock of another id must stay cheap, and after the
@@ -634,11 +694,16 @@ static long settled_slab_kb(void)
 static int t_cost_with_many_locks_held(void)
 {
 	enum { SAMPLES = 200 };
-	long before = settled_slab_kb();
+	char memcg[96];
+	make_memcg(memcg, sizeof(memcg));
+	CHECK(memcg[0], "no memory cgroup (cgroup2 with the memory controller) to check "
+	      "the locks' accounting in");
+	long before = settled_slab_kb(), memcg_before = memcg_slab_kb(memcg);
 	int ready[2], go[2];
 	CHECK(pipe(ready) == 0 && pipe(go) == 0, "pipe");
 	pid_t holder = fork();
 	if (holder == 0) {
+		CHILD_CHECK(join_memcg(memcg) == 0, "cannot join %s: %s", memcg, strerror(errno));
 		int fd = open_heap();
 		CHILD_CHECK(fd >= 0, "open");
 		for (unsigned long long i = 0; i < arg_n; i++)
@@ -653,7 +718,8 @@ static int t_cost_with_many_locks_held(void)
 	}
 	char x;
 	CHECK(read(ready[0], &x, 1) == 1, "holder did not lock %llu ids", arg_n);
-	long peak = slab_kb();
+	sleep_us(2500000);	/* memcg statistics are flushed every 2 s */
+	long peak = slab_kb(), charged = memcg_slab_kb(memcg) - memcg_before;
 	/*
 	 * One process opens and closes the heap while this one locks and
 	 * unlocks other ids: neither may wait on a walk of the holder's locks.
@@ -697,10 +763,16 @@ static int t_cost_with_many_locks_held(void)
 	CHECK(reap(holder, WAIT_MS) == 0, "holder failed");
 	uint64_t exit_us = now_us() - t0;
 	long after = settled_slab_kb();
+	rmdir(memcg);
 	note("%llu locks held elsewhere: worst open+close %llu us, worst lock+unlock %llu us; "
-	     "holder exit %llu us; slab before %ld kB, with the locks %ld kB, after exit %ld kB",
+	     "holder exit %llu us; slab before %ld kB, with the locks %ld kB (%ld kB charged "
+	     "to the holder's memcg), after exit %ld kB",
 	     arg_n, (unsigned long long)worst_oc, (unsigned long long)worst_lu,
-	     (unsigned long long)exit_us, before, peak, after);
+	     (unsigned long long)exit_us, before, peak, charged, after);
+	/* What the locks made the kernel hold is charged to their owner. */
+	CHECK(charged * 4 >= (peak - before) * 3,
+	      "%ld kB of slab growth with %llu locks held, only %ld kB of it charged to the "
+	      "holder's memory cgroup", peak - before, arg_n, charged);
 	CHECK(worst_oc <= 20000 && worst_lu <= 20000,
 	      "with %llu ids locked by another process: worst open+close %llu us, worst "
 	      "lock+unlock %llu us (want <= 20 ms)", arg_n, (unsigned long long)worst_oc,
