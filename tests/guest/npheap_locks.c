@@ -473,9 +473,7 @@ static void *race_locker(void *p)
 	 */
 	while (npheap_lock(r->fd, r->id) == 0) {
 		npheap_unlock(r->fd, r->id);
-		uint64_t until = now_us() + 5 + rand_r(&seed) % 40;
-		while (now_us() < until)
-			;
+		sleep_us(20 + rand_r(&seed) % 200);
 	}
 	return NULL;
 }
