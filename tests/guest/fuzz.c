@@ -1538,28 +1538,36 @@ struct lock_arg {
 	unsigned long id;
 	long ret;
 	int err;
+	int report;		/* clone child: pipe to say it holds the lock */
 };
 
 static int clone_locker(void *p)
 {
 	struct lock_arg *a = p;
 	struct npheap_cmd c = { .offset = a->id * cfg.page };
+	char status = ioctl(a->fd, NPHEAP_IOCTL_LOCK, &c) ? 1 : 0;
 
-	_exit(ioctl(a->fd, NPHEAP_IOCTL_LOCK, &c) ? 1 : 0);
+	if (write(a->report, &status, 1) != 1)
+		_exit(2);
+	_exit(status);
 }
 
 /* A clone(CLONE_FILES) child (own process, our fd table) locks and exits: no close runs. */
 static void op_heap_clone_files_holder(void)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
-	int heap = below(NHEAPS), key = free_priv_key(heap), status;
+	int heap = below(NHEAPS), key = free_priv_key(heap), status, pipefd[2];
 	struct fd_entry *e = pick_heap_fd(heap, false);
 	struct lock_arg a;
+	char locked = 1;
 	pid_t pid;
 
 	if (!e || key < 0)
 		return;
-	a = (struct lock_arg){ .fd = e->fd, .id = private_obj_id(me, key) };
+	if (pipe(pipefd)) {
+		child_fatal("pipe");
+	}
+	a = (struct lock_arg){ .fd = e->fd, .id = private_obj_id(me, key), .report = pipefd[1] };
 	snprintf(opdesc, sizeof(opdesc), "LOCK(%s id %lu) in a clone(CLONE_FILES) child",
 		 cfg.heap_path[heap], a.id);
 	ops_inc();
@@ -1567,18 +1575,25 @@ static void op_heap_clone_files_holder(void)
 	if (pid < 0) {
 		child_fatal("clone");
 	}
-	/* Reaped first or still a zombie (or running): all are dead holders soon. */
+	/* The child shares our fd table: our copy of the pipe goes in both. */
+	if (read(pipefd[0], &locked, 1) != 1 || locked) {
+		violation("the clone child's lock of a free id failed");
+		waitpid(pid, NULL, 0);
+		goto out;
+	}
+	/* Reaped first, or still exiting (a zombie soon): a dead holder either way. */
 	if (chance(50)) {
 		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-		    WEXITSTATUS(status)) {
-			violation("the clone child's lock of a free id failed");
-			return;
-		}
+		    WEXITSTATUS(status))
+			violation("the clone child failed after locking");
 		take_dead_holders_lock(heap, key, e, "its clone(CLONE_FILES) holder exited");
-		return;
+		goto out;
 	}
 	take_dead_holders_lock(heap, key, e, "a clone(CLONE_FILES) child locked it and exits");
 	waitpid(pid, NULL, 0);
+out:
+	close(pipefd[0]);
+	close(pipefd[1]);
 }
 
 static void *thread_locker(void *p)
