@@ -771,10 +771,13 @@ static int t_cost_with_many_locks_held(void)
 	CHECK(charged * 4 >= (peak - before) * 3,
 	      "%ld kB of slab growth with %llu locks held, only %ld kB of it charged to the "
 	      "holder's memory cgroup", peak - before, arg_n, charged);
-	CHECK(worst_oc <= 20000 && worst_lu <= 20000,
+	/* NPHEAP_LOCKS_MAX_US: the debug kernel (KASAN, lockdep) needs more. */
+	const char *max_env = getenv("NPHEAP_LOCKS_MAX_US");
+	uint64_t max_us = max_env ? strtoull(max_env, NULL, 10) : 20000;
+	CHECK(worst_oc <= max_us && worst_lu <= max_us,
 	      "with %llu ids locked by another process: worst open+close %llu us, worst "
-	      "lock+unlock %llu us (want <= 20 ms)", arg_n, (unsigned long long)worst_oc,
-	      (unsigned long long)worst_lu);
+	      "lock+unlock %llu us (want <= %llu us)", arg_n, (unsigned long long)worst_oc,
+	      (unsigned long long)worst_lu, (unsigned long long)max_us);
 	CHECK(after - before <= 2048, "slab grew by %ld kB and stayed after the holder exited",
 	      after - before);
 	return 0;
