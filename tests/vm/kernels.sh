@@ -19,7 +19,8 @@ set -euo pipefail
 CACHE_DIR=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
 KERNEL_CACHE=$CACHE_DIR/kernels
 ALL_SERIES=(6.1 6.12)
-TOOLS=(qemu-system-x86 busybox-static cpio gzip gcc make libc6-dev binutils)
+TOOLS=(qemu-system-x86 busybox-static cpio gzip gcc make libc6-dev binutils
+       gcc-multilib liburing-dev python3-minimal)
 # A longer wait than apt's default: another session may be mid-install.
 APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
 
