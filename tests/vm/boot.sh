@@ -113,6 +113,9 @@ for path in "$entry" "${adds[@]}"; do
     cp -r "$TOP/$path" "$root/payload/$(dirname "$path")/"
 done
 
+# The host's Python and the stdlib files python/*.py need (suite 15-abi).
+"$TOP/python/pack-guest.sh" "$root" || die "packing Python failed"
+
 shell_quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 {
     printf 'ENTRY=%s\n' "$(shell_quote "$entry")"
