@@ -23,7 +23,8 @@
 # default 2700: KASAN + lockdep under TCG run the suite and the 10^6-op fuzz
 # ~10x slower), MSGSLOT_HOST_TIMEOUT (s per host suite, default 1200),
 # MSGSLOT_DEBUG_BUILD_TIMEOUT (s, default 3600), MSGSLOT_CACHE (default
-# ~/.cache/message_slot).
+# ~/.cache/message_slot), MSGSLOT_DEBUG_SPLIT=0 (the debug kernel's fuzz
+# seeds in one VM instead of two at once).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -106,14 +107,43 @@ run_streamed() {
     rm -f "$out"
 }
 
-# One VM boot with every guest suite, then the kernel log check.
+# One VM boot with every guest suite, then the kernel log check. VM_ENV
+# (an array of VAR=value) is the VM's environment on top of this one.
+VM_ENV=()
 test_kernel() {
     local name=$1 vmlinuz=$2 kdir=$3 KERNEL_TIMEOUT=${4:-$KERNEL_TIMEOUT}
     local log=$LOG_DIR/$name.log start=$SECONDS before=$failed
     # timeout(1) makes its own process group, which run_streamed kills.
-    run_streamed "$name" timeout -k 30 $((KERNEL_TIMEOUT + 60)) \
+    run_streamed "$name" env "${VM_ENV[@]}" timeout -k 30 $((KERNEL_TIMEOUT + 60)) \
         "$VM_DIR/boot.sh" --kernel "$vmlinuz" --kdir "$kdir" --name "$name" \
         --entry tests/guest/run.sh --timeout "$KERNEL_TIMEOUT" --log "$log"
+    kernel_verdict "$name" "$log" "$KERNEL_TIMEOUT" "$start" "$before"
+}
+
+# The same VM in the background, its output kept in build/logs/<name>.out;
+# finish_kernel_bg <name> <timeout> then reports it like test_kernel.
+start_kernel_bg() {
+    local name=$1 vmlinuz=$2 kdir=$3 t=$4
+    setsid env "${VM_ENV[@]}" timeout -k 30 $((t + 60)) \
+        "$VM_DIR/boot.sh" --kernel "$vmlinuz" --kdir "$kdir" --name "$name" \
+        --entry tests/guest/run.sh --timeout "$t" --log "$LOG_DIR/$name.log" \
+        > "$LOG_DIR/$name.out" 2>&1 < /dev/null &
+    bg_vm_pid=$!
+    bg_pids+=("$bg_vm_pid")
+    bg_vm_start=$SECONDS
+}
+finish_kernel_bg() {
+    local name=$1 t=$2 before=$failed
+    STREAM_RC=0
+    wait "$bg_vm_pid" || STREAM_RC=$?
+    parse_results "$name" < "$LOG_DIR/$name.out"
+    kernel_verdict "$name" "$LOG_DIR/$name.log" "$t" "$bg_vm_start" "$before"
+}
+
+# kernel_verdict <name> <log> <timeout> <start> <failed before>: the VM's
+# exit status (STREAM_*) and its kernel log, as result lines.
+kernel_verdict() {
+    local name=$1 log=$2 KERNEL_TIMEOUT=$3 start=$4 before=$5
     case $STREAM_RC in
         0) ;;
         124) fail "$name" vm "timed out after ${KERNEL_TIMEOUT}s (log $log)" ;;
@@ -135,6 +165,16 @@ test_kernel() {
         fi
     fi
     diag "$name" "done in $((SECONDS - start))s, $((failed - before)) failed"
+}
+
+# suites_include <word>: SUITES (empty: all) selects a suite named like word.
+suites_include() {
+    local w
+    [[ -z ${SUITES:-} ]] && return 0
+    for w in ${SUITES//,/ }; do
+        [[ $1 == *"$w"* ]] && return 0
+    done
+    return 1
 }
 
 # Host suites, one after another, each with its output, exit status and
@@ -225,7 +265,7 @@ start_host_suites() {
     bg_pids+=("$host_pid")
     host_start=$SECONDS
 }
-debug_pid='' host_pid='' debug_start=$SECONDS host_start=$SECONDS
+debug_pid='' host_pid='' debug_start=$SECONDS host_start=$SECONDS bg_vm_pid='' bg_vm_start=$SECONDS
 if [[ $serial != 1 ]]; then
     [[ $run_debug -eq 0 ]] || start_debug_build
     if [[ $run_host -eq 1 ]]; then
@@ -257,6 +297,18 @@ if [[ $run_debug -eq 1 ]]; then
     if [[ $rc -ne 0 || -z ${kdir:-} || ! -f ${vmlinuz:-} ]]; then
         fail debug debug-kernel-build "tests/debug-kernel/build.sh status $rc, last line '$(tail -n1 "$DEBUG_OUT" 2>/dev/null)'"
         tail -n 40 "$DEBUG_LOG" | sed 's/^/# [debug] | /'
+    elif [[ $serial != 1 && -z ${MSGSLOT_FUZZ_SEEDS:-} && ${MSGSLOT_DEBUG_SPLIT:-1} == 1 ]] &&
+        suites_include 90-fuzz; then
+        # The longest part of the run: the fuzzer's seeds are split between
+        # two VMs of the debug kernel that run at once (each VM leaves much
+        # of the host idle), the second running the fuzz suite alone.
+        diag debug "the fuzz suite's seeds are split with a second VM, debug-fuzz"
+        VM_ENV=(SUITES=fuzz MSGSLOT_FUZZ_PART=2/2)
+        start_kernel_bg debug-fuzz "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
+        VM_ENV=(MSGSLOT_FUZZ_PART=1/2)
+        test_kernel "$name" "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
+        VM_ENV=()
+        finish_kernel_bg debug-fuzz "$DEBUG_KERNEL_TIMEOUT"
     else
         test_kernel "$name" "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
     fi

@@ -16,6 +16,16 @@ else
     seconds=300
 fi
 seeds=${MSGSLOT_FUZZ_SEEDS:-$seeds}
+# MSGSLOT_FUZZ_PART=k/n: every n-th seed from the k-th (make check splits the
+# debug kernel's seeds between two VMs that run at once).
+if [ -n "$MSGSLOT_FUZZ_PART" ]; then
+    part= i=0
+    for seed in $seeds; do
+        [ $((i % ${MSGSLOT_FUZZ_PART#*/})) -eq $((${MSGSLOT_FUZZ_PART%/*} - 1)) ] && part="$part $seed"
+        i=$((i + 1))
+    done
+    seeds=${part# }
+fi
 ops=${MSGSLOT_FUZZ_OPS:-$ops}
 procs=4
 echo "# fuzz: kernel $KERNEL_NAME, seeds $seeds, $ops ops each, $procs processes"
