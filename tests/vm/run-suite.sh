@@ -293,7 +293,8 @@ if [[ $run_debug -eq 1 ]]; then
     rc=0
     wait "$debug_pid" || rc=$?
     read -r name vmlinuz kdir < <(tail -n1 "$DEBUG_OUT") || true
-    diag debug "debug kernel build finished $((SECONDS - debug_start))s after its start, status $rc"
+    # (In the background it may have ended long before this wait.)
+    diag debug "debug kernel ready $((SECONDS - debug_start))s after its build started, status $rc"
     if [[ $rc -ne 0 || -z ${kdir:-} || ! -f ${vmlinuz:-} ]]; then
         fail debug debug-kernel-build "tests/debug-kernel/build.sh status $rc, last line '$(tail -n1 "$DEBUG_OUT" 2>/dev/null)'"
         tail -n 40 "$DEBUG_LOG" | sed 's/^/# [debug] | /'
