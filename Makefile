@@ -49,7 +49,7 @@ help:
 	@echo '  make                  the CLIs and message_slot.ko for KDIR (5 s)'
 	@echo '  make module|modules   only the module; make clis: only the CLIs'
 	@echo '  make demo             boot a VM, show a message round trip (20 s)'
-	@echo '  make check            the whole test suite in QEMU VMs (30-40 min)'
+	@echo '  make check            the whole test suite in QEMU VMs (under 30 min; +12 the first time)'
 	@echo '  make bench            benchmarks (7-10 min)'
 	@echo '  make examples         examples/: one record through a file, NP-Heap and a slot'
 	@echo '  sudo make install     module + depmod, CLIs, man pages, udev rule'
