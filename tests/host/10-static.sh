@@ -19,6 +19,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$TOP"
+# shellcheck source=tests/host/lib/tap.sh
+. "$TOP/tests/host/lib/tap.sh"
 WORK=$TOP/build/static
 CACHE=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
 failed=0

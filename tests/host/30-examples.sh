@@ -12,7 +12,9 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=tests/host/lib/tap.sh
+. "$TOP/tests/host/lib/tap.sh"
+trap 'rm -rf "$WORK"; tap_finish' EXIT
 failed=0
 
 ok() { echo "ok examples/$1"; }

@@ -205,7 +205,7 @@ else
 fi
 
 # --- TAP: prove accepts the streams ------------------------------------------------
-for suite in tests/host/15-cli.sh tests/host/20-shim.sh; do
+for suite in tests/host/15-cli.sh tests/host/20-shim.sh tests/host/30-examples.sh; do
     if prove --exec bash "$suite" > "$work/prove.out" 2>&1; then
         ok "tap/prove-${suite##*/}"
     else
@@ -213,8 +213,9 @@ for suite in tests/host/15-cli.sh tests/host/20-shim.sh; do
         not_ok "tap/prove-${suite##*/}" "$(grep -m1 -E 'No plan|Parse errors|Failed' "$work/prove.out" || tail -n 1 "$work/prove.out")"
     fi
 done
-# The guest's stream (tests/guest/run.sh) and make check's own end with a plan
-# too; CI passes make check's whole output to prove.
+# The slower suites end with a plan the same way (tests/host/lib/tap.sh or an
+# EXIT trap); the guest's stream (tests/guest/run.sh) and make check's own end
+# with a plan too, and CI passes make check's whole output to prove.
 
 # --- one cache directory ----------------------------------------------------------
 # tests/debug-kernel/build.sh reads MSG_SLOT_CACHE, which run-suite.sh sets from

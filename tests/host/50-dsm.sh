@@ -23,7 +23,10 @@ cleanup() {
 		ip link del "$veth_a" 2>/dev/null || true
 	fi
 	rm -f "$log"
+	tap_finish
 }
+# shellcheck source=tests/host/lib/tap.sh
+. "$top/tests/host/lib/tap.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
