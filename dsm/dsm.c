@@ -856,6 +856,7 @@ static int handle_push(struct dsm *d, uint32_t idx, uint32_t seq, const unsigned
 		protocol_error(d, "PUSH of page %u, which we hold in state %c", idx, st);
 		return -1;
 	}
+	DBG(d, "PUSH of page %u received", idx);
 	int rc = pg_install(d, idx, data, true);
 	if (rc == 0) {
 		pg->present = true;
@@ -887,6 +888,7 @@ static int handle_push_ack(struct dsm *d, uint32_t idx)
 /* The peer synced and left: every copy it had is now ours alone. */
 static void handle_bye(struct dsm *d)
 {
+	DBG(d, "BYE received");
 	for (size_t i = 0; i < d->npages; i++) {
 		struct dsm_page *pg = &d->pages[i];
 		pthread_mutex_lock(&pg->lock);
@@ -1898,6 +1900,7 @@ int dsm_sync(dsm_t *d)
 				d->pushes_outstanding++;
 				pthread_mutex_unlock(&d->lock);
 				atomic_fetch_add_explicit(&d->st_push, 1, memory_order_relaxed);
+				DBG(d, "pushing page %zu", i);
 				rc = send_msg(d, DSM_MSG_PUSH, 0, (uint32_t)i, 0, d->sync_buf,
 					      (uint32_t)d->page_size);
 			} else {
@@ -1959,14 +1962,17 @@ int dsm_close(dsm_t *d)
 		/* Hand everything we modified to the peer, then leave: the peer
 		 * becomes the only owner and loses nothing. */
 		rc = dsm_sync(d);
-		if (rc < 0 && atomic_load(&d->status) == DSM_PEER_LEFT)
-			rc = 0; /* both closed at once: nobody is left to hand pages to */
-		else if (rc == 0) {
+		if (rc == 0) {
 			atomic_store(&d->closing, true);
+			DBG(d, "sending BYE");
 			rc = send_msg(d, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
-			shutdown(d->sock, SHUT_WR);
-			/* Keep serving until the peer hangs up, so nothing it
-			 * asked for before seeing BYE goes unanswered. */
+			/* Keep serving until the peer hangs up (it does on reading
+			 * BYE), so nothing it sent before seeing BYE goes
+			 * unanswered.  The write side stays open for that: a peer
+			 * closing at the same time may still be pushing, and an
+			 * unsendable PUSH_ACK or GRANT would end our session and
+			 * reset the connection under the peer before it reads our
+			 * BYE, failing its close. */
 			pthread_mutex_lock(&d->lock);
 			uint64_t dl = deadline_after_ms(d->opt.io_timeout_ms);
 			while (!d->net_exited && now_ns() < dl) {
@@ -1975,6 +1981,10 @@ int dsm_close(dsm_t *d)
 			}
 			pthread_mutex_unlock(&d->lock);
 		}
+		/* Both closed at once: the peer's BYE ended our sync, or came
+		 * in before ours went out.  Nobody is left to hand pages to. */
+		if (rc < 0 && atomic_load(&d->status) == DSM_PEER_LEFT)
+			rc = 0;
 	}
 	if (d->stop_efd >= 0) {
 		uint64_t one = 1;

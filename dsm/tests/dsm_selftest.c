@@ -1562,6 +1562,69 @@ static void conform_real_second(void)
 	CHECK(dsm_close(d) == 0, "dsm_close failed");
 }
 
+/* Crossing close: the fake first keeps talking as a peer that was closing at
+ * the same moment and had not read the real host's BYE yet.  Its PUSH and
+ * REQ sent after that BYE must still be answered before the real host hangs
+ * up; an unanswered PUSH would fail such a peer's dsm_sync and so its
+ * dsm_close. */
+#define CROSS_ADDR 0x320000000000ull
+
+static void cross_fake_first(void)
+{
+	int fd = fake_first_handshake(PAGE, 4, CROSS_ADDR);
+	struct dsm_hdr h;
+	unsigned char b[PAGE];
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_MAP_OK, "no MAP_OK");
+	/* take fresh page 1 exclusively: later pushed back as if closing */
+	fake_send(fd, DSM_MSG_REQ, DSM_WANT_EXCL, 1, 11, NULL, 0);
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_GRANT && h.page == 1 && h.seq == 11,
+	      "REQ EXCL for page 1 not granted");
+	barrier(1);
+	/* the real host writes fresh page 0 */
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_REQ && h.flags == DSM_WANT_EXCL &&
+		      h.page == 0, "expected REQ EXCL for page 0");
+	fake_send(fd, DSM_MSG_GRANT, 0, 0, h.seq, NULL, 0);
+	/* its dsm_close: PUSH of page 0, then BYE */
+	uint64_t v = 0;
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_PUSH && h.page == 0 &&
+		      (memcpy(&v, b, sizeof v), v == 0x5eed), "expected PUSH of page 0 holding the written value");
+	fake_send(fd, DSM_MSG_PUSH_ACK, 0, 0, h.seq, NULL, 0);
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) == 0 && h.type == DSM_MSG_BYE, "expected BYE after the push");
+	/* our own close, crossing the BYE: push page 1, ask for fresh page 2 */
+	memset(b, 0xc1, PAGE);
+	fake_send(fd, DSM_MSG_PUSH, 0, 1, 0, b, PAGE);
+	fake_send(fd, DSM_MSG_REQ, DSM_WANT_SHARED, 2, 12, NULL, 0);
+	int rc = fake_recv(fd, &h, b, sizeof b, 5000);
+	CHECK(rc == 0 && h.type == DSM_MSG_PUSH_ACK && h.page == 1,
+	      "PUSH sent across the BYE: %s", rc ? "connection ended instead of PUSH_ACK" : "no PUSH_ACK");
+	rc = fake_recv(fd, &h, b, sizeof b, 5000);
+	CHECK(rc == 0 && h.type == DSM_MSG_GRANT && h.page == 2 && h.seq == 12 && h.payload_len == 0,
+	      "REQ sent across the BYE: %s", rc ? "connection ended instead of GRANT" : "no GRANT");
+	/* now we read the BYE and hang up; the real host must follow */
+	shutdown(fd, SHUT_WR);
+	uint64_t t0 = now_ns();
+	CHECK(fake_recv(fd, &h, b, sizeof b, 5000) < 0, "message type %u after our hang-up", h.type);
+	info("fake: PUSH and REQ across the BYE answered; real host hung up %.0f ms after us",
+	     (double)(now_ns() - t0) / 1e6);
+	close(fd);
+}
+
+static void cross_real_second(void)
+{
+	wait_until(port_published, NULL, 20000, "the fake's port");
+	char port[16], err[400];
+	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
+	struct dsm_options o = test_opts();
+	o.role = DSM_ROLE_SECOND;
+	dsm_t *d = dsm_open(NULL, g_host, port, &o, err, sizeof err);
+	CHECK(d, "dsm_open: %s", err);
+	char *m = dsm_map(d, 0, NULL);
+	CHECK(m == (char *)CROSS_ADDR, "mapped at %p, not at the proposed address", (void *)m);
+	barrier(1);
+	CHECK(try_write((uint64_t *)m, 0x5eed) == 0, "write to page 0 failed");
+	CHECK(dsm_close(d) == 0, "dsm_close failed");
+}
+
 /* ------------------------------------------------------------------ main */
 
 static void usage(void)
@@ -1600,7 +1663,7 @@ int main(int argc, char **argv)
 	if (list) {
 		puts("msi-transitions\nsame-page-writers\ncoherence-random\ncoherence-short-hold\nfresh-page-races\n"
 		     "map-noreplace\nsync-then-kill\n"
-		     "peer-kill-second\npeer-kill-first\ngraceful-close\nfake-conformance-timeout");
+		     "peer-kill-second\npeer-kill-first\ngraceful-close\nfake-conformance-timeout\nfake-close-crossing");
 		for (size_t i = 0; i < sizeof fake_cases / sizeof fake_cases[0]; i++)
 			puts(fake_cases[i].name);
 		for (size_t i = 0; i < sizeof map_cases / sizeof map_cases[0]; i++)
@@ -1636,6 +1699,7 @@ int main(int argc, char **argv)
 	run_test("peer-kill-first", midrun_role, midrun_role, 30, NULL);
 	run_test("graceful-close", close_first, close_second, 30, NULL);
 	run_test("fake-conformance-timeout", conform_fake_first, conform_real_second, 30, NULL);
+	run_test("fake-close-crossing", cross_fake_first, cross_real_second, 30, NULL);
 	for (size_t i = 0; i < sizeof fake_cases / sizeof fake_cases[0]; i++) {
 		g_case = &fake_cases[i];
 		run_test(g_case->name, fake_real_first, fake_second, 20, NULL);
