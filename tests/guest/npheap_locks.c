@@ -649,6 +649,23 @@ static bool kernel_has_memcg(void)
 	return found;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The 90th percentile of n samples (sorted in place): a stall of the VM's
+ * host shows in the worst case, a walk of someone's locks in every close.
+ */
+static uint64_t p90(uint64_t *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), cmp_u64);
+	return n ? v[n * 9 / 10] : 0;
+}
+
 /* A memory cgroup of its own for the lock holder; "" if cgroup2 is unusable. */
 static void make_memcg(char *dir, size_t size)
 {
@@ -752,22 +769,27 @@ static int t_cost_with_many_locks_held(void)
 	volatile uint64_t *shared = shared_page();
 	pid_t churn = fork();
 	if (churn == 0) {
-		uint64_t worst = 0, end = now_us() + 10000000;
+		uint64_t worst = 0, end = now_us() + 10000000, v[SAMPLES] = { 0 };
+		int n = 0;
 		/* Bounded in time too: before the fix each close took up to a second. */
-		for (int i = 0; i < SAMPLES && now_us() < end; i++) {
+		for (; n < SAMPLES && now_us() < end; n++) {
 			uint64_t t0 = now_us();
 			int fd = open_heap();
 			CHILD_CHECK(fd >= 0, "open");
 			CHILD_CHECK(close(fd) == 0, "close");
-			uint64_t t1 = now_us();
-			if (t1 - t0 > worst)
-				worst = t1 - t0;
+			v[n] = now_us() - t0;
+			if (v[n] > worst)
+				worst = v[n];
 		}
 		shared[0] = worst;
+		shared[2] = p90(v, (size_t)n);
 		shared[1] = 1;
 		_exit(0);
 	}
-	uint64_t worst_lu = 0;
+	enum { MAX_LU = 1 << 16 };
+	uint64_t worst_lu = 0, *lu = malloc(MAX_LU * sizeof(*lu));
+	size_t nlu = 0;
+	CHECK(lu, "malloc");
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	for (int i = 0; i < SAMPLES || !shared[1]; i++) {
@@ -775,12 +797,15 @@ static int t_cost_with_many_locks_held(void)
 		__u64 id = id_base + 1 + (__u64)(i % SAMPLES);
 		CHECK(npheap_lock(fd, id) == 0, "lock: %s", strerror(errno));
 		CHECK(npheap_unlock(fd, id) == 0, "unlock");
-		uint64_t t1 = now_us();
-		if (t1 - t0 > worst_lu)
-			worst_lu = t1 - t0;
+		uint64_t d = now_us() - t0;
+		if (nlu < MAX_LU)
+			lu[nlu++] = d;
+		if (d > worst_lu)
+			worst_lu = d;
 	}
 	CHECK(reap(churn, WAIT_MS) == 0, "open/close process failed");
-	uint64_t worst_oc = shared[0];
+	uint64_t worst_oc = shared[0], p90_oc = shared[2], p90_lu = p90(lu, nlu);
+	free(lu);
 	close(fd);
 	/* The holder's exit releases every lock. */
 	uint64_t t0 = now_us();
@@ -790,10 +815,12 @@ static int t_cost_with_many_locks_held(void)
 	long after = settled_slab_kb();
 	if (has_memcg)
 		rmdir(memcg);
-	note("%llu locks held elsewhere: worst open+close %llu us, worst lock+unlock %llu us; "
+	note("%llu locks held elsewhere: open+close p90 %llu us worst %llu us, lock+unlock p90 "
+	     "%llu us worst %llu us; "
 	     "holder exit %llu us; slab before %ld kB, with the locks %ld kB (%ld kB charged "
 	     "to the holder's memcg, -1: kernel without memcg), after exit %ld kB",
-	     arg_n, (unsigned long long)worst_oc, (unsigned long long)worst_lu,
+	     arg_n, (unsigned long long)p90_oc, (unsigned long long)worst_oc,
+	     (unsigned long long)p90_lu, (unsigned long long)worst_lu,
 	     (unsigned long long)exit_us, before, peak, charged, after);
 	/* What the locks made the kernel hold is charged to their owner. */
 	CHECK(!has_memcg || charged * 4 >= (peak - before) * 3,
@@ -802,10 +829,10 @@ static int t_cost_with_many_locks_held(void)
 	/* NPHEAP_LOCKS_MAX_US: the debug kernel (KASAN, lockdep) needs more. */
 	const char *max_env = getenv("NPHEAP_LOCKS_MAX_US");
 	uint64_t max_us = max_env ? strtoull(max_env, NULL, 10) : 20000;
-	CHECK(worst_oc <= max_us && worst_lu <= max_us,
-	      "with %llu ids locked by another process: worst open+close %llu us, worst "
-	      "lock+unlock %llu us (want <= %llu us)", arg_n, (unsigned long long)worst_oc,
-	      (unsigned long long)worst_lu, (unsigned long long)max_us);
+	CHECK(p90_oc <= max_us && p90_lu <= max_us,
+	      "with %llu ids locked by another process: open+close p90 %llu us, lock+unlock "
+	      "p90 %llu us (want <= %llu us)", arg_n, (unsigned long long)p90_oc,
+	      (unsigned long long)p90_lu, (unsigned long long)max_us);
 	CHECK(after - before <= 2048, "slab grew by %ld kB and stayed after the holder exited",
 	      after - before);
 	return 0;
