@@ -286,12 +286,12 @@ static bool test_calibrate(char *why)
 	TAP_CHECK(nstored == 0, "calibration must run first");
 	/* Create the index leaves of channels 1001..1128 (1000 / 64 = 15). */
 	for (i = 0; i < 3; i++) {
-		int fd = slot_fd_on(12, 960 + 64 * (i + 1));
+		int fd = slot_fd_on(12, 960 + 64 * i);
 
 		TAP_CHECK(write(fd, "l", 1) == 1, "1-byte write on slot 12: %s",
 			  tap_errno_name(errno));
 		close(fd);
-		remember(12, 960 + 64 * (i + 1), 1);
+		remember(12, 960 + 64 * i, 1);
 	}
 	for (i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		if (!calibrate(why, lengths[i]))
