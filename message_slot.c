@@ -30,6 +30,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
+#include <linux/poll.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
@@ -185,12 +186,28 @@ static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
  * other write publishes a new buffer and frees this one after an RCU grace
  * period.  The header stays at 17 bytes so that 1..15-byte messages fit the
  * 32-byte objects and 128-byte ones the 160-byte objects.
+ *
+ * @gen counts the channel's writes (1 for the first, never 0) for poll and
+ * waiting reads; a new buffer carries it on.  It shares its bytes with
+ * @rcu, which is only written once the buffer has been replaced: the
+ * replacing writer bumps the seqcount before call_rcu(), so a reader that
+ * copied a clobbered @gen retries and finds the new buffer.
  */
 struct msgslot_msg {
-	struct rcu_head rcu;
+	union {
+		struct rcu_head rcu;
+		u32 gen;
+	};
 	u8 len;
 	u8 data[];
 };
+
+static u32 msg_next_gen(const struct msgslot_msg *msg)
+{
+	u32 gen = msg ? msg->gen + 1 : 1;
+
+	return gen ? gen : 1;	/* 0 means "nothing read" in msgslot_file */
+}
 
 /*
  * Messages live in caches of 16-byte steps (32..160 bytes) instead of the
@@ -265,11 +282,48 @@ static seqcount_spinlock_t *msgslot_seq(struct msgslot *slot, u32 channel)
 /* minor -> struct msgslot; entries are only added, until unload. */
 static DEFINE_XARRAY(msgslots);
 
-/* Per open file: the slot, the channel chosen by ioctl (0: none), censoring. */
-struct msgslot_file {
+/*
+ * Change notification.  An open file that polls or waits on a channel queues
+ * its @watch entry, once, on msgslot_watchers[hash(slot, channel)]; a write
+ * walks that bucket only when it is not empty, and msgslot_watch_wake()
+ * filters by slot and channel, then wakes the file's own @wq, where poll
+ * tables and waiting readers sleep.  So a write wakes nobody on other
+ * channels, and costs one load of a bucket head when nobody watches.
+ */
+#define MSGSLOT_WATCH_BITS	8
+
+static struct wait_queue_head msgslot_watchers[1 << MSGSLOT_WATCH_BITS];
+
+struct msgslot_key {
 	struct msgslot *slot;
 	u32 channel;
+};
+
+static struct wait_queue_head *msgslot_bucket(struct msgslot *slot,
+					      u32 channel)
+{
+	return &msgslot_watchers[hash_32(hash_ptr(slot, 32) ^ channel,
+					 MSGSLOT_WATCH_BITS)];
+}
+
+/*
+ * Per open file: the slot, the channel chosen by ioctl (0: none), the write
+ * generation last read on it (0: none), censoring, waiting reads.
+ * lock: serialises channel switches against @seen updates and the queueing
+ * of @watch (@watched is the channel it is queued for, 0: not queued), so a
+ * switch both forgets @seen and moves @watch, whatever readers and pollers
+ * of the same file do meanwhile.  @channel and @seen are also read locklessly.
+ */
+struct msgslot_file {
+	struct msgslot *slot;
+	spinlock_t lock;
+	u32 channel;
+	u32 seen;
+	u32 watched;
 	bool censor;
+	bool wait;
+	struct wait_queue_entry watch;
+	wait_queue_head_t wq;
 };
 
 static struct msgslot *msgslot_get(unsigned int minor)
@@ -310,6 +364,65 @@ static void msgslot_destroy(struct msgslot *slot)
 	kfree(slot);
 }
 
+static int msgslot_watch_wake(struct wait_queue_entry *entry,
+			      unsigned int mode, int sync, void *arg)
+{
+	struct msgslot_file *mf = container_of(entry, struct msgslot_file,
+					       watch);
+	const struct msgslot_key *key = arg;
+
+	if (key->slot == mf->slot && key->channel == READ_ONCE(mf->watched))
+		wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
+	return 0;
+}
+
+/* Queue @mf's watch entry for @channel unless a switch made it stale. */
+static void msgslot_watch(struct msgslot_file *mf, u32 channel)
+{
+	if (READ_ONCE(mf->watched) == channel)
+		return;
+	spin_lock(&mf->lock);
+	if (mf->channel == channel && mf->watched != channel) {
+		if (mf->watched)
+			remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
+					  &mf->watch);
+		WRITE_ONCE(mf->watched, channel);
+		add_wait_queue(msgslot_bucket(mf->slot, channel), &mf->watch);
+	}
+	spin_unlock(&mf->lock);
+}
+
+/* Wake the watchers of @channel, if any, after a write to it. */
+static void msgslot_notify(struct msgslot *slot, u32 channel)
+{
+	struct wait_queue_head *bucket = msgslot_bucket(slot, channel);
+	struct msgslot_key key = { .slot = slot, .channel = channel };
+
+	/*
+	 * No barrier: a watcher queues itself before msgslot_unseen() reads
+	 * the generation under the xa_lock our write released, so either it
+	 * sees this write or we see it queued.
+	 */
+	if (waitqueue_active(bucket))
+		__wake_up(bucket, TASK_NORMAL, 0, &key);
+}
+
+/*
+ * Does @channel hold a message @mf has not read?  Under the xa_lock,
+ * which orders it against writers for msgslot_notify().
+ */
+static bool msgslot_unseen(struct msgslot_file *mf, u32 channel)
+{
+	struct msgslot_msg *msg;
+	u32 gen;
+
+	xa_lock(&mf->slot->channels);
+	msg = xa_load(&mf->slot->channels, channel);
+	gen = msg ? msg->gen : 0;
+	xa_unlock(&mf->slot->channels);
+	return gen && gen != READ_ONCE(mf->seen);
+}
+
 static int msgslot_open(struct inode *inode, struct file *file)
 {
 	struct msgslot_file *mf;
@@ -323,6 +436,9 @@ static int msgslot_open(struct inode *inode, struct file *file)
 	if (!mf)
 		return -ENOMEM;
 	mf->slot = slot;
+	spin_lock_init(&mf->lock);
+	init_waitqueue_func_entry(&mf->watch, msgslot_watch_wake);
+	init_waitqueue_head(&mf->wq);
 	file->private_data = mf;
 	/* Messages have no file position: no lseek/pread, no f_pos lock. */
 	return stream_open(inode, file);
@@ -330,8 +446,52 @@ static int msgslot_open(struct inode *inode, struct file *file)
 
 static int msgslot_release(struct inode *inode, struct file *file)
 {
-	kfree(file->private_data);
+	struct msgslot_file *mf = file->private_data;
+
+	/* Pollers and readers hold a file reference: nobody waits on @wq. */
+	if (mf->watched)
+		remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
+				  &mf->watch);
+	kfree(mf);
 	return 0;
+}
+
+/* Select @channel; another channel than before forgets what was read. */
+static void msgslot_set_channel(struct msgslot_file *mf, u32 channel)
+{
+	bool moved = false;
+
+	spin_lock(&mf->lock);
+	if (mf->channel != channel) {
+		WRITE_ONCE(mf->channel, channel);
+		WRITE_ONCE(mf->seen, 0);
+		if (mf->watched) {
+			remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
+					  &mf->watch);
+			WRITE_ONCE(mf->watched, channel);
+			add_wait_queue(msgslot_bucket(mf->slot, channel),
+				       &mf->watch);
+		}
+		moved = true;
+	}
+	spin_unlock(&mf->lock);
+	/* Pollers and waiting readers of this file look at the new channel. */
+	if (moved)
+		wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
+}
+
+/* Remember that generation @gen of @channel was read, never going back. */
+static void msgslot_mark_seen(struct msgslot_file *mf, u32 channel, u32 gen)
+{
+	u32 seen = READ_ONCE(mf->seen);
+
+	if (seen == gen)
+		return;
+	spin_lock(&mf->lock);
+	seen = mf->seen;
+	if (mf->channel == channel && (!seen || (s32)(gen - seen) > 0))
+		WRITE_ONCE(mf->seen, gen);
+	spin_unlock(&mf->lock);
 }
 
 /*
@@ -365,12 +525,17 @@ static long msgslot_ioctl(struct file *file, unsigned int cmd,
 	case _IOC_NR(MSG_SLOT_CHANNEL):
 		if (!value)
 			return -EINVAL;
-		WRITE_ONCE(mf->channel, value);
+		msgslot_set_channel(mf, value);
 		return 0;
 	case _IOC_NR(MSG_SLOT_SET_CEN):
 		if (value > 1)
 			return -EINVAL;
 		WRITE_ONCE(mf->censor, value);
+		return 0;
+	case _IOC_NR(MSG_SLOT_SET_WAIT):
+		if (value > 1)
+			return -EINVAL;
+		WRITE_ONCE(mf->wait, value);
 		return 0;
 	default:
 		return -EINVAL;
@@ -378,63 +543,131 @@ static long msgslot_ioctl(struct file *file, unsigned int cmd,
 }
 
 /*
- * Copy @mf's message into @copy if it fits in @count bytes.  Returns its
- * length, -ENOSPC if it does not fit, or the error of an unusable channel.
+ * Copy @channel's message into @copy when it fits @count; return its length
+ * (0: never written) and its generation in @gen.
  */
-static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count)
+static size_t msgslot_copy(struct msgslot *slot, u32 channel, u8 *copy,
+			   size_t count, u32 *gen)
+{
+	seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
+	const struct msgslot_msg *msg;
+	unsigned int start;
+	size_t len;
+
+	rcu_read_lock();
+	do {
+		start = read_seqcount_begin(seq);
+		msg = xa_load(&slot->channels, channel);
+		len = 0;
+		*gen = 0;
+		if (msg) {
+			*gen = READ_ONCE(msg->gen);
+			len = READ_ONCE(msg->len);
+			if (len <= count)
+				memcpy(copy, msg->data, len);
+		}
+	} while (read_seqcount_retry(seq, start));
+	rcu_read_unlock();
+	return len;
+}
+
+/*
+ * Copy @mf's message into @copy if it fits in @count bytes, after waiting
+ * for one this file has not read when waiting reads are on (unless
+ * @nonblock).  Returns its length, with its channel and generation for
+ * msgslot_mark_seen(), -ENOSPC if it does not fit, or an error.
+ */
+static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
+			     bool nonblock, u32 *channelp, u32 *gen)
 {
 	u32 channel = READ_ONCE(mf->channel);
-	const struct msgslot_msg *msg;
-	size_t len = 0;
+	size_t len;
 
 	if (!channel)
 		return -EINVAL;
 
-	rcu_read_lock();
-	msg = xa_load(&mf->slot->channels, channel);
-	if (msg) {
-		seqcount_spinlock_t *seq = msgslot_seq(mf->slot, channel);
-		unsigned int start;
+	for (;;) {
+		int ret;
 
-		do {
-			start = read_seqcount_begin(seq);
-			len = READ_ONCE(msg->len);
-			if (len <= count)
-				memcpy(copy, msg->data, len);
-		} while (read_seqcount_retry(seq, start));
+		len = msgslot_copy(mf->slot, channel, copy, count, gen);
+		/* Without waiting reads, a read never sleeps (the contract). */
+		if (!READ_ONCE(mf->wait) || (len && *gen != READ_ONCE(mf->seen)))
+			break;
+		if (nonblock)
+			return -EAGAIN;
+		msgslot_watch(mf, channel);
+		ret = wait_event_interruptible(mf->wq,
+					       READ_ONCE(mf->channel) != channel ||
+					       msgslot_unseen(mf, channel));
+		if (ret)
+			return ret;
+		/* A switch by another thread: wait on the new channel. */
+		channel = READ_ONCE(mf->channel);
 	}
-	rcu_read_unlock();
 
 	if (!len)
 		return -EWOULDBLOCK;
 	if (len > count)
 		return -ENOSPC;
+	*channelp = channel;
 	return len;
 }
 
 static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 			    loff_t *ppos)
 {
+	struct msgslot_file *mf = file->private_data;
 	u8 copy[MSG_SLOT_MAX_LEN];
+	u32 channel, gen;
 	ssize_t len;
 
-	len = msgslot_fetch(file->private_data, copy, count);
-	if (len > 0 && copy_to_user(buf, copy, len))
+	len = msgslot_fetch(mf, copy, count, file->f_flags & O_NONBLOCK,
+			    &channel, &gen);
+	if (len <= 0)
+		return len;
+	if (copy_to_user(buf, copy, len))
 		return -EINVAL;
+	msgslot_mark_seen(mf, channel, gen);
 	return len;
 }
 
 /* readv, preadv2, io_uring: one message, filling the segments in order. */
 static ssize_t msgslot_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
+	struct msgslot_file *mf = iocb->ki_filp->private_data;
 	u8 copy[MSG_SLOT_MAX_LEN];
+	u32 channel, gen;
 	ssize_t len;
 
-	len = msgslot_fetch(iocb->ki_filp->private_data, copy,
-			    iov_iter_count(to));
-	if (len > 0 && copy_to_iter(copy, len, to) != len)
+	len = msgslot_fetch(mf, copy, iov_iter_count(to),
+			    (iocb->ki_filp->f_flags & O_NONBLOCK) ||
+			    (iocb->ki_flags & IOCB_NOWAIT), &channel, &gen);
+	if (len <= 0)
+		return len;
+	if (copy_to_iter(copy, len, to) != len)
 		return -EINVAL;
+	msgslot_mark_seen(mf, channel, gen);
 	return len;
+}
+
+/*
+ * Readable while the channel holds a message this file has not read;
+ * writable whenever a channel is set.  Without a channel, reads and writes
+ * fail at once (EINVAL), so that is reported as an error, not as a wait.
+ */
+static __poll_t msgslot_poll(struct file *file, poll_table *pt)
+{
+	struct msgslot_file *mf = file->private_data;
+	u32 channel = READ_ONCE(mf->channel);
+	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
+
+	poll_wait(file, &mf->wq, pt);
+	if (!channel)
+		return EPOLLERR;
+	msgslot_watch(mf, channel);
+	if (msgslot_unseen(mf, channel))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	return mask;
 }
 
 /*
@@ -447,6 +680,7 @@ static ssize_t msgslot_read_iter(struct kiocb *iocb, struct iov_iter *to)
 static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 			   size_t len)
 {
+	seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
 	XA_STATE(xas, &slot->channels, channel);
 	struct msgslot_msg *msg, *old;
 	unsigned long nodes, left;
@@ -456,9 +690,8 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 	xas_lock(&xas);
 	old = xas_load(&xas);
 	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
-		seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
-
 		write_seqcount_begin(seq);
+		old->gen = msg_next_gen(old);
 		old->len = len;
 		memcpy(old->data, text, len);
 		write_seqcount_end(seq);
@@ -485,6 +718,7 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 		} else if (!budget_charge(&msg_budget, delta)) {
 			ret = -ENOMEM;
 		} else {
+			msg->gen = msg_next_gen(old);
 			xas_store(&xas, msg);
 			ret = xas_error(&xas);
 			if (ret) {
@@ -495,6 +729,10 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 						delta - nodes * XA_NODE_BYTES);
 			} else if (!old) {
 				slot->nr_channels++;
+			} else {
+				/* Readers that copied @old retry (see struct msgslot_msg). */
+				write_seqcount_begin(seq);
+				write_seqcount_end(seq);
 			}
 			slot->index_bytes += nodes * XA_NODE_BYTES;
 		}
@@ -505,8 +743,11 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 		msg_free(msg);
 		return ret;
 	}
-	if (old)
+	if (old) {
+		/* Order the seqcount bump before call_rcu() overwrites ->gen. */
+		smp_wmb();
 		call_rcu(&old->rcu, msg_free_rcu);
+	}
 	return 0;
 }
 
@@ -524,7 +765,10 @@ static ssize_t msgslot_store(struct msgslot_file *mf, u32 channel, u8 *text,
 	}
 
 	ret = msgslot_publish(mf->slot, channel, text, count);
-	return ret ? ret : count;
+	if (ret)
+		return ret;
+	msgslot_notify(mf->slot, channel);
+	return count;
 }
 
 static ssize_t msgslot_write(struct file *file, const char __user *buf,
@@ -573,6 +817,7 @@ static const struct file_operations msgslot_fops = {
 	.write		= msgslot_write,
 	.read_iter	= msgslot_read_iter,
 	.write_iter	= msgslot_write_iter,
+	.poll		= msgslot_poll,
 	.unlocked_ioctl	= msgslot_ioctl,
 	.compat_ioctl	= msgslot_ioctl,
 };
@@ -1419,6 +1664,7 @@ static int npheap_create_nodes(void)
 static int __init message_slot_init(void)
 {
 	dev_t first = MKDEV(MAJOR_NUM, 0);
+	unsigned int i;
 	int ret;
 
 	if (censor_period < 1 || censor_period > MSG_SLOT_MAX_LEN) {
@@ -1437,6 +1683,8 @@ static int __init message_slot_init(void)
 		pr_err("cannot create message caches: %d\n", ret);
 		goto err_caches;
 	}
+	for (i = 0; i < ARRAY_SIZE(msgslot_watchers); i++)
+		init_waitqueue_head(&msgslot_watchers[i]);
 	npheap_init_heaps();
 
 	ret = register_chrdev_region(first, NPHEAP_MINOR_BASE + NPHEAP_MINORS,

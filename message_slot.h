@@ -31,6 +31,13 @@
 /* Censor writes through this fd: argument 0 (off) or 1 (on). */
 #define MSG_SLOT_SET_CEN	_IOW(MAJOR_NUM, 1, unsigned int)
 #define MSG_SLOT_SET_CEN_UL	_IOW(MAJOR_NUM, 1, unsigned long)
+/*
+ * Waiting reads through this fd: argument 0 (off) or 1 (on).  When on, a
+ * read finding no message this fd has not read yet sleeps until a write to
+ * its channel (EAGAIN with O_NONBLOCK, EINTR on a signal).
+ */
+#define MSG_SLOT_SET_WAIT	_IOW(MAJOR_NUM, 2, unsigned int)
+#define MSG_SLOT_SET_WAIT_UL	_IOW(MAJOR_NUM, 2, unsigned long)
 
 /* Largest message, in bytes; messages are 1..MSG_SLOT_MAX_LEN bytes. */
 #define MSG_SLOT_MAX_LEN	128
