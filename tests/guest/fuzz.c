@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -385,6 +386,8 @@ struct fd_entry {
 	int accmode;		/* O_RDONLY / O_WRONLY / O_RDWR */
 	uint32_t channel;	/* 0: none */
 	bool censor;
+	bool wait;		/* MSG_SLOT_SET_WAIT on */
+	bool unseen;		/* private channel: holds a message this fd has not read */
 };
 
 struct obj_model {
@@ -637,10 +640,17 @@ static void op_slot_ioctl_channel(struct fd_entry *e)
 		expect_err(ret, err, EINVAL);
 		return;
 	}
-	if (expect_ret(ret, err, 0))
-		e->channel = (uint32_t)arg;
-	else
+	if (!expect_ret(ret, err, 0)) {
 		e->channel = 0;	/* unknown: stop predicting this fd */
+		return;
+	}
+	/* Another channel: the fd forgets what it read. */
+	if (e->channel != (uint32_t)arg) {
+		int pk = private_key((uint32_t)arg);
+
+		e->unseen = pk >= 0 && msg_len[e->idx][pk];
+	}
+	e->channel = (uint32_t)arg;
 }
 
 static void op_slot_ioctl_censor(struct fd_entry *e)
@@ -670,11 +680,82 @@ static void op_slot_ioctl_censor(struct fd_entry *e)
 	}
 }
 
+static void op_slot_ioctl_wait(struct fd_entry *e)
+{
+	static const unsigned long bad[] = { 2, 3, 255, 0xffffffffUL, 1UL << 32 };
+	unsigned long arg = chance(85) ? below(2) : bad[below(5)];
+	long ret;
+	int err;
+
+	snprintf(opdesc, sizeof(opdesc), "ioctl(%s, MSG_SLOT_SET_WAIT, %lu)",
+		 cfg.slot_path[e->idx], arg);
+	errno = 0;
+	ret = ioctl(e->fd, MSG_SLOT_SET_WAIT, arg);
+	err = errno;
+	ops_inc();
+	if (arg <= 1) {
+		if (expect_ret(ret, err, 0))
+			e->wait = arg;
+	} else if (arg <= 0xffffffffUL) {
+		expect_err(ret, err, EINVAL);
+	} else if (ret == 0) {
+		e->wait = false;	/* the upper half is not the argument */
+	} else {
+		expect_err(ret, err, EINVAL);
+	}
+}
+
+/*
+ * poll() readiness: an error without a channel, else always writable, and
+ * readable exactly while a private channel holds a message this fd has not
+ * read.  Shared channels (other processes write them) sometimes wait a few
+ * milliseconds for another process's write.
+ */
+static void op_slot_poll(struct fd_entry *e)
+{
+	struct pollfd p = { .fd = e->fd, .events = POLLIN | POLLOUT };
+	int pk = private_key(e->channel), sk = shared_key(e->channel);
+	short want;
+	int ret, err, timeout = 0;
+
+	if (sk >= 0 && chance(20)) {
+		p.events = POLLIN;
+		timeout = 1 + below(5);
+	}
+	snprintf(opdesc, sizeof(opdesc), "poll(%s channel %u, %s, %d ms)",
+		 cfg.slot_path[e->idx], e->channel,
+		 p.events == POLLIN ? "POLLIN" : "POLLIN|POLLOUT", timeout);
+	errno = 0;
+	ret = poll(&p, 1, timeout);
+	err = errno;
+	ops_inc();
+	if (ret < 0) {
+		violation("got %s, want a poll count", gotstr(ret, err));
+		return;
+	}
+	if (!e->channel) {
+		if (ret != 1 || p.revents != POLLERR)
+			violation("revents %#x without a channel, want POLLERR", p.revents);
+		return;
+	}
+	if (pk >= 0) {
+		want = POLLOUT | (e->unseen ? POLLIN : 0);
+		if (ret != 1 || p.revents != want)
+			violation("revents %#x, want %#x (%s)", p.revents, want,
+				  e->unseen ? "a message this fd has not read" :
+				  "nothing unread");
+		return;
+	}
+	if (sk >= 0 && (p.revents & ~(POLLIN | POLLOUT) ||
+			(p.events & POLLOUT && !(p.revents & POLLOUT))))
+		violation("revents %#x on a shared channel", p.revents);
+}
+
 /* Commands no driver half knows; none of them is intercepted by the VFS. */
 static unsigned long random_unknown_cmd(void)
 {
 	switch (below(6)) {
-	case 0: return _IOW(MAJOR_NUM, 2 + below(254), unsigned int);
+	case 0: return _IOW(MAJOR_NUM, 3 + below(253), unsigned int);
 	case 1: return _IOR(MAJOR_NUM, 0, unsigned int);	/* wrong direction */
 	case 2: return _IO(MAJOR_NUM, 0);
 	case 3: return _IOW(MAJOR_NUM, 0, unsigned short);	/* wrong size */
@@ -778,8 +859,15 @@ static void op_slot_write(struct fd_entry *e)
 	if (e->censor)
 		apply_censor(expect, len);
 	if (pk >= 0) {
+		int i;
+
 		msg_len[e->idx][pk] = len;
 		memcpy(msg[e->idx][pk], expect, len);
+		/* Every fd on the channel has a message it has not read. */
+		for (i = 0; i < MAX_FDS; i++)
+			if (fds[i].used && fds[i].kind == FD_SLOT &&
+			    fds[i].idx == e->idx && fds[i].channel == e->channel)
+				fds[i].unseen = true;
 	} else if (sk >= 0) {
 		shared_seen[e->idx][sk] = true;
 	}
@@ -790,6 +878,8 @@ static void op_slot_read(struct fd_entry *e)
 	size_t len = pick_len(false);
 	struct ubuf b;
 	int pk = private_key(e->channel), sk = shared_key(e->channel);
+	struct itimerval tick = { { 0, 2000 }, { 0, 2000 } }, off = { { 0, 0 }, { 0, 0 } };
+	bool nonblock = false, timer = false;
 	size_t have;
 	ssize_t ret;
 	int err;
@@ -799,11 +889,29 @@ static void op_slot_read(struct fd_entry *e)
 	b = pick_ubuf(len);
 	if (b.kind == P_GOOD)
 		memset(b.p, 0xA5, len);
-	snprintf(opdesc, sizeof(opdesc), "read(%s channel %u, %s buffer, %zu)",
-		 cfg.slot_path[e->idx], e->channel, ptr_names[b.kind], len);
+	/*
+	 * A waiting read sleeps until another write: make it return with
+	 * O_NONBLOCK (EAGAIN) or a repeating SIGALRM (EINTR; a tick before
+	 * the read sleeps is harmless).
+	 */
+	if (e->wait) {
+		nonblock = chance(50);
+		timer = !nonblock;
+	}
+	snprintf(opdesc, sizeof(opdesc), "read(%s channel %u, %s buffer, %zu)%s",
+		 cfg.slot_path[e->idx], e->channel, ptr_names[b.kind], len,
+		 nonblock ? " waiting, O_NONBLOCK" : timer ? " waiting, SIGALRM" : "");
+	if (nonblock)
+		fcntl(e->fd, F_SETFL, O_NONBLOCK);
+	if (timer)
+		setitimer(ITIMER_REAL, &tick, NULL);
 	errno = 0;
 	ret = read(e->fd, b.p, len);
 	err = errno;
+	if (timer)
+		setitimer(ITIMER_REAL, &off, NULL);
+	if (nonblock)
+		fcntl(e->fd, F_SETFL, 0);
 	ops_inc();
 
 	if (e->accmode == O_WRONLY) {
@@ -818,9 +926,13 @@ static void op_slot_read(struct fd_entry *e)
 		expect_err(ret, err, EINVAL);
 		return;
 	}
+	if (e->wait && sk >= 0 && ret == -1 && err == (nonblock ? EAGAIN : EINTR))
+		return;	/* nothing new on the shared channel */
 	if (pk >= 0) {
 		have = msg_len[e->idx][pk];
-		if (!have) {
+		if (e->wait && (!have || !e->unseen)) {
+			expect_err(ret, err, nonblock ? EAGAIN : EINTR);
+		} else if (!have) {
 			expect_err(ret, err, EWOULDBLOCK);
 		} else if (len < have) {
 			expect_err(ret, err, ENOSPC);
@@ -828,10 +940,11 @@ static void op_slot_read(struct fd_entry *e)
 			expect_err(ret, err, EINVAL);
 		} else if (ret == -1 && err == EINVAL && b.writable < len) {
 			/* Tail of the buffer unmapped: rejecting it is allowed. */
-		} else if (expect_ret(ret, err, (long)have) &&
-			   memcmp(b.p, msg[e->idx][pk], have)) {
-			violation("read back different bytes than the model's %zu-byte message",
-				  have);
+		} else if (expect_ret(ret, err, (long)have)) {
+			e->unseen = false;
+			if (memcmp(b.p, msg[e->idx][pk], have))
+				violation("read back different bytes than the model's "
+					  "%zu-byte message", have);
 		}
 		return;
 	}
@@ -1688,6 +1801,7 @@ static void op_heap_close_races_wait(void)
 enum op {
 	OP_SLOT_OPEN, OP_SLOT_CLOSE, OP_SLOT_CHANNEL, OP_SLOT_CENSOR, OP_SLOT_BADIOCTL,
 	OP_SLOT_WRITE, OP_SLOT_READ, OP_SLOT_SEEK, OP_SLOT_MMAP, OP_SLOT_HOT,
+	OP_SLOT_WAIT, OP_SLOT_POLL,
 	OP_HEAP_OPEN, OP_HEAP_CLOSE, OP_HEAP_MMAP, OP_HEAP_MUNMAP, OP_HEAP_TOUCH,
 	OP_HEAP_VERIFY, OP_HEAP_LOCK, OP_HEAP_UNLOCK, OP_HEAP_GETSIZE, OP_HEAP_DELETE,
 	OP_HEAP_BADIOCTL, OP_HEAP_RW, OP_HEAP_SHARED, OP_HEAP_KILLED_HOLDER,
@@ -1700,7 +1814,7 @@ static const unsigned int op_weight[OP_COUNT] = {
 	[OP_SLOT_OPEN] = 40, [OP_SLOT_CLOSE] = 25, [OP_SLOT_CHANNEL] = 90,
 	[OP_SLOT_CENSOR] = 25, [OP_SLOT_BADIOCTL] = 25, [OP_SLOT_WRITE] = 200,
 	[OP_SLOT_READ] = 200, [OP_SLOT_SEEK] = 10, [OP_SLOT_MMAP] = 5,
-	[OP_SLOT_HOT] = 30,
+	[OP_SLOT_HOT] = 30, [OP_SLOT_WAIT] = 20, [OP_SLOT_POLL] = 60,
 	[OP_HEAP_OPEN] = 15, [OP_HEAP_CLOSE] = 10, [OP_HEAP_MMAP] = 40,
 	[OP_HEAP_MUNMAP] = 30, [OP_HEAP_TOUCH] = 50, [OP_HEAP_VERIFY] = 20,
 	[OP_HEAP_LOCK] = 30, [OP_HEAP_UNLOCK] = 30, [OP_HEAP_GETSIZE] = 30,
@@ -1784,6 +1898,8 @@ static void run_op(enum op op)
 	case OP_SLOT_WRITE: op_slot_write(e); break;
 	case OP_SLOT_READ: op_slot_read(e); break;
 	case OP_SLOT_SEEK: op_slot_seek(e); break;
+	case OP_SLOT_WAIT: op_slot_ioctl_wait(e); break;
+	case OP_SLOT_POLL: op_slot_poll(e); break;
 	default: op_slot_mmap(e); break;
 	}
 }
