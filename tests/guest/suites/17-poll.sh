@@ -12,7 +12,7 @@ SENDER=$BIN/message_sender
 # sleeping_in_read <pid>: wait (up to 20 s) until <pid> sleeps in read(2).
 sleeping_in_read() {
     _i=0
-    while [ "$_i" -lt 2000 ]; do
+    while [ "$_i" -lt 2000 ] && [ -e "/proc/$1" ]; do
         _state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
         _call=$(cut -d' ' -f1 "/proc/$1/syscall" 2>/dev/null)
         [ "$_state" = S ] && [ "$_call" = 0 ] && return 0
