@@ -73,7 +73,7 @@ static bool t_unknown_ioctl(char *why)
 		unsigned long cmd;
 		const char *name;
 	} unknown[] = {
-		{ _IOW(MAJOR_NUM, 2, unsigned int), "_IOW(235, 2, unsigned int)" },
+		{ _IOW(MAJOR_NUM, 3, unsigned int), "_IOW(235, 3, unsigned int)" },
 		{ _IOW(MAJOR_NUM, 0x7f, unsigned int), "_IOW(235, 0x7f, unsigned int)" },
 		{ _IOR(MAJOR_NUM, 0, unsigned int), "_IOR(235, 0, unsigned int)" },
 		{ _IO(MAJOR_NUM, 0), "_IO(235, 0)" },

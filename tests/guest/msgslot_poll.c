@@ -534,6 +534,28 @@ static bool t_wait_nonblock(char *why)
 	return true;
 }
 
+/* The unsigned long encoding, as for the other requests. */
+static bool t_wait_ul_encoding(char *why)
+{
+	unsigned int minor;
+	int fd = fresh_fd(2, &minor);
+	char buf[8];
+
+	TAP_CHECK(fd >= 0, "open: %s", tap_errno_name(errno));
+	EXPECT_ERRNO(ioctl(fd, MSG_SLOT_SET_WAIT_UL, (1UL << 32) | 1), EINVAL,
+		     "SET_WAIT_UL with 2^32 + 1");
+	EXPECT_ERRNO(ioctl(fd, MSG_SLOT_SET_WAIT_UL, 2UL), EINVAL, "SET_WAIT_UL 2");
+	EXPECT_RET(ioctl(fd, MSG_SLOT_SET_WAIT_UL, 1UL), 0, "SET_WAIT_UL 1");
+	EXPECT_RET(fcntl(fd, F_SETFL, O_NONBLOCK), 0, "O_NONBLOCK");
+	EXPECT_RET(write(fd, "u", 1), 1, "write");
+	EXPECT_MESSAGE(fd, "u", 1, "unseen message");
+	EXPECT_ERRNO(read(fd, buf, sizeof(buf)), EAGAIN, "waiting read (SET_WAIT_UL 1), nothing new");
+	EXPECT_RET(ioctl(fd, MSG_SLOT_SET_WAIT_UL, 0UL), 0, "SET_WAIT_UL 0");
+	EXPECT_MESSAGE(fd, "u", 1, "plain read after SET_WAIT_UL 0");
+	close(fd);
+	return true;
+}
+
 static bool t_wait_woken_by_other_process(char *why)
 {
 	unsigned int minor;
@@ -729,6 +751,7 @@ int main(void)
 	tap_run("poll_no_wake_for_other_channels", t_no_wake_other_channel);
 	tap_run("wait_off_keeps_contract", t_wait_off_is_contract);
 	tap_run("wait_nonblock_eagain", t_wait_nonblock);
+	tap_run("wait_ul_encoding", t_wait_ul_encoding);
 	tap_run("wait_read_woken_by_other_process", t_wait_woken_by_other_process);
 	tap_run("wait_read_eintr", t_wait_eintr);
 	tap_run("wait_read_sa_restart", t_wait_sa_restart);
