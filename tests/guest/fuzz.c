@@ -684,19 +684,20 @@ static void op_slot_ioctl_wait(struct fd_entry *e)
 {
 	static const unsigned long bad[] = { 2, 3, 255, 0xffffffffUL, 1UL << 32 };
 	unsigned long arg = chance(85) ? below(2) : bad[below(5)];
+	bool ul = chance(30);	/* the unsigned long encoding checks all 64 bits */
 	long ret;
 	int err;
 
-	snprintf(opdesc, sizeof(opdesc), "ioctl(%s, MSG_SLOT_SET_WAIT, %lu)",
-		 cfg.slot_path[e->idx], arg);
+	snprintf(opdesc, sizeof(opdesc), "ioctl(%s, MSG_SLOT_SET_WAIT%s, %lu)",
+		 cfg.slot_path[e->idx], ul ? "_UL" : "", arg);
 	errno = 0;
-	ret = ioctl(e->fd, MSG_SLOT_SET_WAIT, arg);
+	ret = ioctl(e->fd, ul ? MSG_SLOT_SET_WAIT_UL : MSG_SLOT_SET_WAIT, arg);
 	err = errno;
 	ops_inc();
 	if (arg <= 1) {
 		if (expect_ret(ret, err, 0))
 			e->wait = arg;
-	} else if (arg <= 0xffffffffUL) {
+	} else if (arg <= 0xffffffffUL || ul) {
 		expect_err(ret, err, EINVAL);
 	} else if (ret == 0) {
 		e->wait = false;	/* the upper half is not the argument */
