@@ -316,7 +316,7 @@ static struct wait_queue_head *msgslot_bucket(struct msgslot *slot,
  */
 struct msgslot_file {
 	struct msgslot *slot;
-	spinlock_t lock;
+	spinlock_t lock;	/* see above */
 	u32 channel;
 	u32 seen;
 	u32 watched;
