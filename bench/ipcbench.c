@@ -5,7 +5,9 @@
  * CSV row on stdout prefixed "BENCH," that bench/run.sh turns into the
  * table, the CSV and the plot.  Progress and diagnostics go to stderr.
  *
- *   ipcbench msg     [opts]  write+read pair cost: slot vs pipe/mq/dgram
+ *   ipcbench msg     [opts]  write+read pair cost: slot vs pipe/mq/dgram;
+ *                            slot waiting read / epoll vs pipe/mq/dgram/eventfd;
+ *                            write cost with pollers, fan-out to 1..64 pollers
  *   ipcbench scale   [opts]  per-op cost with 1..2^20 channels in a slot
  *   ipcbench mem     [opts]  kernel memory per channel, and after rmmod
  *   ipcbench npheap  [opts]  NP-Heap op vs shm_open+mmap+flock; 2-proc scaling
@@ -30,6 +32,8 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <sched.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -38,6 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -321,8 +327,24 @@ static double timed_sample(timed_fn fn, void *arg, long *cal)
  * Message cost
  */
 
-enum mech { M_SLOT, M_PIPE, M_MQ, M_DGRAM, M_NR };
-static const char *const mech_name[M_NR] = { "slot", "pipe", "mq", "dgram" };
+/*
+ * M_NR ends the mechanisms of the same-process pair; the others only run
+ * cross-process: the slot with epoll_wait() + read or with waiting reads
+ * (MSG_SLOT_SET_WAIT), and eventfd + shared memory.
+ */
+enum mech { M_SLOT, M_PIPE, M_MQ, M_DGRAM, M_NR,
+	    M_SLOT_EPOLL = M_NR, M_SLOT_WAIT, M_EVFD, M_ALL };
+static const char *const mech_name[M_ALL] = {
+	"slot", "pipe", "mq", "dgram", "slot-epoll", "slot-wait", "eventfd"
+};
+
+static bool is_slot(enum mech mech)
+{
+	return mech == M_SLOT || mech == M_SLOT_EPOLL || mech == M_SLOT_WAIT;
+}
+
+/* eventfd + shm: the two message buffers (a->b, b->a), shared across fork. */
+static char *evfd_shm;
 
 /*
  * One direction of a message channel between two ends.  For the slot,
@@ -332,6 +354,8 @@ struct endpoint {
 	enum mech mech;
 	bool spin;	/* non-blocking receive, retried (after a yield) until a message arrives */
 	int wfd, rfd;
+	int epfd;	/* M_SLOT_EPOLL: epoll set holding rfd */
+	char *wbuf, *rbuf;	/* M_EVFD: message buffers in evfd_shm */
 	mqd_t wq, rq;
 	size_t size;
 	long polls;	/* receive calls made (spin mode counts the retries) */
@@ -349,6 +373,15 @@ static void ep_send(struct endpoint *ep, const char *buf)
 	case M_DGRAM:
 		n = send(ep->wfd, buf, ep->size, 0);
 		break;
+	case M_EVFD: {
+		uint64_t one = 1;
+
+		memcpy(ep->wbuf, buf, ep->size);
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		if (write(ep->wfd, &one, sizeof(one)) != sizeof(one))
+			die("eventfd write");
+		return;
+	}
 	default:
 		n = write(ep->wfd, buf, ep->size);
 		break;
@@ -370,6 +403,24 @@ static bool ep_try_recv(struct endpoint *ep, char *buf)
 	case M_DGRAM:
 		n = recv(ep->rfd, buf, MSG_BUF, ep->spin ? MSG_DONTWAIT : 0);
 		break;
+	case M_EVFD: {
+		uint64_t count;
+
+		if (read(ep->rfd, &count, sizeof(count)) != sizeof(count))
+			die("eventfd read");
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		memcpy(buf, ep->rbuf, ep->size);
+		return true;
+	}
+	case M_SLOT_EPOLL: {
+		struct epoll_event ev;
+
+		while (epoll_wait(ep->epfd, &ev, 1, -1) != 1)
+			if (errno != EINTR)
+				die("epoll_wait");
+		n = read(ep->rfd, buf, MSG_BUF);
+		break;
+	}
 	default:
 		n = read(ep->rfd, buf, MSG_BUF);
 		break;
@@ -383,11 +434,13 @@ static bool ep_try_recv(struct endpoint *ep, char *buf)
 }
 
 /*
- * Wait for the message carrying sequence byte @seq.  A slot read returns
- * the channel's current message at once, new or not, so the slot side
- * re-reads until the sequence byte changes, yielding the CPU to the peer
- * in between; the queues deliver each message once, so for them the first
- * message received is the one expected.
+ * Wait for the message carrying sequence byte @seq.  A plain slot read
+ * returns the channel's current message at once, new or not, so the
+ * spinning slot side re-reads until the sequence byte changes, yielding
+ * the CPU to the peer in between; epoll and waiting reads sleep until a
+ * message this fd has not read (the first is the initial sequence 0); the
+ * queues deliver each message once, so for them the first message
+ * received is the one expected.
  */
 static void ep_recv_seq(struct endpoint *ep, char *buf, unsigned char seq)
 {
@@ -395,14 +448,15 @@ static void ep_recv_seq(struct endpoint *ep, char *buf, unsigned char seq)
 		if (ep_try_recv(ep, buf)) {
 			if ((unsigned char)buf[0] == seq)
 				return;
-			if (ep->mech != M_SLOT) {
+			if (!is_slot(ep->mech)) {
 				errno = 0;
 				die("%s: message %u out of order (got %u)",
 				    mech_name[ep->mech], seq,
 				    (unsigned char)buf[0]);
 			}
 		}
-		sched_yield();
+		if (ep->spin)
+			sched_yield();
 	}
 }
 
@@ -465,6 +519,8 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 
 	switch (mech) {
 	case M_SLOT:
+	case M_SLOT_EPOLL:
+	case M_SLOT_WAIT:
 		a->wfd = slot_open(0);
 		a->rfd = slot_open(0);
 		b->wfd = slot_open(0);
@@ -476,6 +532,38 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 		memset(buf, 0, sizeof(buf));
 		ep_send(a, buf);
 		ep_send(b, buf);
+		if (mech == M_SLOT_WAIT &&
+		    (ioctl(a->rfd, MSG_SLOT_SET_WAIT, 1) || ioctl(b->rfd, MSG_SLOT_SET_WAIT, 1)))
+			die("ioctl MSG_SLOT_SET_WAIT");
+		if (mech == M_SLOT_EPOLL) {
+			struct epoll_event ev = { .events = EPOLLIN };
+
+			a->epfd = epoll_create1(0);
+			b->epfd = epoll_create1(0);
+			if (a->epfd < 0 || b->epfd < 0 ||
+			    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->rfd, &ev) ||
+			    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->rfd, &ev))
+				die("epoll on a slot");
+		}
+		break;
+	case M_EVFD:
+		if (!evfd_shm) {
+			evfd_shm = mmap(NULL, 2 * MSG_BUF, PROT_READ | PROT_WRITE,
+					MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+			if (evfd_shm == MAP_FAILED)
+				die("mmap shared");
+		}
+		a->wfd = eventfd(0, 0);
+		b->wfd = eventfd(0, 0);
+		if (a->wfd < 0 || b->wfd < 0)
+			die("eventfd");
+		/* Own descriptors: each side closes the other's end after fork. */
+		b->rfd = dup(a->wfd);
+		a->rfd = dup(b->wfd);
+		if (a->rfd < 0 || b->rfd < 0)
+			die("dup");
+		a->wbuf = b->rbuf = evfd_shm;
+		b->wbuf = a->rbuf = evfd_shm + MSG_BUF;
 		break;
 	case M_PIPE:
 		if (pipe2(ab, spin ? O_NONBLOCK : 0) || pipe2(ba, spin ? O_NONBLOCK : 0))
@@ -502,6 +590,8 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 
 static void endpoint_close(struct endpoint *ep)
 {
+	if (ep->mech == M_SLOT_EPOLL)
+		close(ep->epfd);
 	if (ep->mech == M_MQ) {
 		mq_close(ep->wq);
 		mq_close(ep->rq);
@@ -649,10 +739,168 @@ static const size_t msg_sizes[] = { 1, 16, 64, 128 };
  * peer with a non-blocking receive retried after sched_yield (the slot's
  * own method).
  */
-enum { X_SLOT, X_PIPE, X_MQ, X_DGRAM, X_PIPE_YIELD, X_MQ_YIELD, X_DGRAM_YIELD, X_NR };
+enum { X_SLOT, X_PIPE, X_MQ, X_DGRAM, X_PIPE_YIELD, X_MQ_YIELD, X_DGRAM_YIELD,
+       X_SLOT_EPOLL, X_SLOT_WAIT, X_EVFD, X_NR };
 static const char *const xname[X_NR] = {
-	"slot", "pipe", "mq", "dgram", "pipe-yield", "mq-yield", "dgram-yield"
+	"slot", "pipe", "mq", "dgram", "pipe-yield", "mq-yield", "dgram-yield",
+	"slot-epoll", "slot-wait", "eventfd"
 };
+static const enum mech xmech[X_NR] = {
+	M_SLOT, M_PIPE, M_MQ, M_DGRAM, M_PIPE, M_MQ, M_DGRAM,
+	M_SLOT_EPOLL, M_SLOT_WAIT, M_EVFD
+};
+
+/* Ratios of the notified slot to the blocking peers, with their targets. */
+static const struct {
+	int num, den;
+	double target;
+} xratios[] = {
+	{ X_SLOT_WAIT, X_PIPE, 0.85 }, { X_SLOT_WAIT, X_MQ, 0 },
+	{ X_SLOT_WAIT, X_DGRAM, 0 }, { X_SLOT_WAIT, X_EVFD, 0 },
+	{ X_SLOT_EPOLL, X_PIPE, 0.95 }, { X_SLOT_EPOLL, X_EVFD, 0 },
+};
+
+/*
+ * Write cost with open files of the channel registered for notification:
+ * @pollers files of the written channel sit in an epoll set that nobody
+ * waits on, so each write pays the wake-up walk (and epoll's callback)
+ * but no poller runs.  0 pollers is the plain write.
+ */
+static const int poller_counts[] = { 0, 1, 8, 64 };
+#define NPOLLERS (sizeof(poller_counts) / sizeof(poller_counts[0]))
+
+static double slot_write_pollers_sample(size_t size, int pollers, long *cal)
+{
+	struct half_arg arg = { .size = size, .read = false };
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fds[64], epfd = -1, i;
+	char buf[MSG_BUF];
+	double ns;
+
+	arg.fd = slot_open(0);
+	slot_set_channel(arg.fd, 4);
+	memset(buf, 'h', sizeof(buf));
+	if (write(arg.fd, buf, size) != (ssize_t)size)
+		die("slot write");
+	if (pollers) {
+		epfd = epoll_create1(0);
+		if (epfd < 0)
+			die("epoll_create1");
+	}
+	for (i = 0; i < pollers; i++) {
+		fds[i] = open("/dev/bslot0", O_RDONLY);
+		if (fds[i] < 0)
+			die("open /dev/bslot0");
+		slot_set_channel(fds[i], 4);
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fds[i], &ev))
+			die("epoll_ctl");
+	}
+	ns = timed_sample(slot_half_run, &arg, cal);
+	for (i = 0; i < pollers; i++)
+		close(fds[i]);
+	if (epfd >= 0)
+		close(epfd);
+	close(arg.fd);
+	return ns;
+}
+
+/*
+ * Fan-out: @n threads (all on vCPU 0 with the writer), each with its own
+ * open file of the channel, sleep in poll(); one write wakes them all, each
+ * reads the message and counts itself; the writer yields until all have.
+ * ns per write = the time until the last poller has the message.
+ */
+struct fanout_arg {
+	int n;
+	struct fanout_poller {
+		struct fanout_arg *arg;
+		int fd;
+		pthread_t th;
+	} poller[64];
+	int wfd;
+	long acks;
+	bool stop;
+};
+
+static void *fanout_poller(void *p)
+{
+	struct fanout_poller *me = p;
+	struct fanout_arg *arg = me->arg;
+	char buf[MSG_BUF];
+
+	for (;;) {
+		struct pollfd pfd = { .fd = me->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, -1) != 1)
+			die("fan-out poll");
+		if (__atomic_load_n(&arg->stop, __ATOMIC_ACQUIRE))
+			return NULL;
+		if (read(me->fd, buf, MSG_BUF) <= 0)
+			die("fan-out read");
+		__atomic_add_fetch(&arg->acks, 1, __ATOMIC_ACQ_REL);
+	}
+}
+
+static double fanout_run(void *p, long iters)
+{
+	struct fanout_arg *arg = p;
+	char buf[MSG_BUF];
+	struct win w;
+	long i;
+
+	memset(buf, 'f', sizeof(buf));
+	arg->acks = 0;
+	win_begin(&w);
+	for (i = 1; i <= iters; i++) {
+		if (write(arg->wfd, buf, 16) != 16)
+			die("fan-out write");
+		while (__atomic_load_n(&arg->acks, __ATOMIC_ACQUIRE) < i * arg->n)
+			sched_yield();
+		win_op(&w);
+	}
+	return win_end(&w);
+}
+
+static double fanout_sample(int n, long *cal)
+{
+	static struct fanout_arg arg;
+	char buf[MSG_BUF] = { 0 };
+	double ns;
+	int i;
+
+	memset(&arg, 0, sizeof(arg));
+	arg.n = n;
+	arg.wfd = slot_open(0);
+	slot_set_channel(arg.wfd, 5);
+	for (i = 0; i < n; i++) {
+		arg.poller[i].arg = &arg;
+		arg.poller[i].fd = open("/dev/bslot0", O_RDONLY);
+		if (arg.poller[i].fd < 0)
+			die("open /dev/bslot0");
+		slot_set_channel(arg.poller[i].fd, 5);
+	}
+	/* A first message, read by nobody yet: the pollers start by reading it. */
+	if (write(arg.wfd, buf, 16) != 16)
+		die("fan-out write");
+	for (i = 0; i < n; i++)
+		if (pthread_create(&arg.poller[i].th, NULL, fanout_poller, &arg.poller[i]))
+			die("pthread_create");
+	while (__atomic_load_n(&arg.acks, __ATOMIC_ACQUIRE) < n)
+		sched_yield();
+	ns = timed_sample(fanout_run, &arg, cal);
+	__atomic_store_n(&arg.stop, true, __ATOMIC_RELEASE);
+	if (write(arg.wfd, buf, 16) != 16)
+		die("fan-out write");
+	for (i = 0; i < n; i++) {
+		pthread_join(arg.poller[i].th, NULL);
+		close(arg.poller[i].fd);
+	}
+	close(arg.wfd);
+	return ns;
+}
+
+static const int fanout_counts[] = { 1, 8, 64 };
+#define NFANOUT (sizeof(fanout_counts) / sizeof(fanout_counts[0]))
 
 static void bench_msg(void)
 {
@@ -662,6 +910,11 @@ static void bench_msg(void)
 	static long same_cal[NSIZES][M_NR], x_cal[NSIZES][X_NR];
 	static double half[NSIZES][2][MAX_REPS];
 	static long half_cal[NSIZES][2];
+	static double wpoll[NSIZES][NPOLLERS][MAX_REPS];
+	static long wpoll_cal[NSIZES][NPOLLERS];
+	static double fan[NFANOUT][MAX_REPS];
+	static long fan_cal[NFANOUT];
+	unsigned int j;
 	double ratio[MAX_REPS] = { 0 };
 	char test[64];
 	int rep, m, k;
@@ -682,9 +935,9 @@ static void bench_msg(void)
 				struct pingpong_arg arg;
 
 				m = (k + rep) % X_NR;
-				arg.mech = m < M_NR ? (enum mech)m : (enum mech)(m - M_NR + 1);
+				arg.mech = xmech[m];
 				arg.size = msg_sizes[s];
-				arg.spin = m >= M_NR;
+				arg.spin = m >= X_PIPE_YIELD && m <= X_DGRAM_YIELD;
 				xproc[s][m][rep] = timed_sample(pingpong_run, &arg,
 								&x_cal[s][m]);
 				xpolls[s][m][rep] = arg.polls_per_msg;
@@ -694,8 +947,41 @@ static void bench_msg(void)
 			for (k = 0; k < 2; k++)
 				half[s][k][rep] = slot_half_sample(msg_sizes[s], k,
 								   &half_cal[s][k]);
+		for (s = 0; s < NSIZES; s++)
+			for (j = 0; j < NPOLLERS; j++) {
+				k = (j + rep) % NPOLLERS;
+				wpoll[s][k][rep] = slot_write_pollers_sample(
+					msg_sizes[s], poller_counts[k], &wpoll_cal[s][k]);
+			}
+		for (j = 0; j < NFANOUT; j++)
+			fan[j][rep] = fanout_sample(fanout_counts[j], &fan_cal[j]);
 	}
 	unpin();
+
+	for (s = 0; s < NSIZES; s++) {
+		for (j = 0; j < NPOLLERS; j++) {
+			snprintf(test, sizeof(test), "write-%d-pollers", poller_counts[j]);
+			emit_samples("notify", "same-process", test, msg_sizes[s],
+				     wpoll[s][j], opt_reps, "ns/call");
+			if (!j)
+				continue;
+			for (rep = 0; rep < opt_reps; rep++)
+				ratio[rep] = wpoll[s][j][rep] / wpoll[s][0][rep];
+			snprintf(test, sizeof(test), "write-%d-pollers/0", poller_counts[j]);
+			emit_ratio("notify-ratio", "same-process", test, msg_sizes[s],
+				   ratio, opt_reps, true, 0);
+		}
+	}
+	for (j = 0; j < NFANOUT; j++) {
+		snprintf(test, sizeof(test), "fanout-%d-pollers", fanout_counts[j]);
+		emit_samples("notify", "same-process", test, 16, fan[j], opt_reps,
+			     "ns/write");
+		for (rep = 0; rep < opt_reps; rep++)
+			ratio[rep] = fan[j][rep] / fanout_counts[j];
+		snprintf(test, sizeof(test), "fanout-%d-pollers-per-poller", fanout_counts[j]);
+		emit_samples("notify", "same-process", test, 16, ratio, opt_reps,
+			     "ns/poller");
+	}
 
 	for (s = 0; s < NSIZES; s++) {
 		for (m = 0; m < M_NR; m++)
@@ -727,6 +1013,15 @@ static void bench_msg(void)
 			snprintf(test, sizeof(test), "slot/%s", xname[m]);
 			emit_ratio("msg-ratio", "cross-process", test, msg_sizes[s],
 				   ratio, opt_reps, true, m == X_PIPE ? 0.9 : 0);
+		}
+		for (j = 0; j < sizeof(xratios) / sizeof(xratios[0]); j++) {
+			for (rep = 0; rep < opt_reps; rep++)
+				ratio[rep] = xproc[s][xratios[j].num][rep] /
+					     xproc[s][xratios[j].den][rep];
+			snprintf(test, sizeof(test), "%s/%s", xname[xratios[j].num],
+				 xname[xratios[j].den]);
+			emit_ratio("msg-ratio", "cross-process", test, msg_sizes[s],
+				   ratio, opt_reps, true, xratios[j].target);
 		}
 	}
 }
