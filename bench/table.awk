@@ -62,7 +62,7 @@ function heading(text) { printf "\n%s\n", text }
 
 # One line: a label, then the cells of rows (s, t, m, size) for each size in @sizes.
 function msg_line(label, s, t, m, div, ratio,    i, c, line) {
-    line = sprintf("  %-16s", label)
+    line = sprintf("  %-18s", label)
     for (i = 1; i <= nsizes; i++) {
         c = ratio ? rcell(rkey(s, t, m, sizes[i])) : cell(rkey(s, t, m, sizes[i]), div)
         line = line sprintf(" %-23s", c)
@@ -85,7 +85,7 @@ END {
 
     heading("1. Message cost, microseconds per message (same process: one write + one read;")
     print  "   cross process: ping-pong round trip / 2)"
-    printf "  %-16s", "size (bytes)"
+    printf "  %-18s", "size (bytes)"
     for (i = 1; i <= nsizes; i++) printf " %-23s", sizes[i]
     printf "\n"
     print "  same process"
@@ -95,21 +95,44 @@ END {
     msg_line("slot write only", "msg", "same-process", "slot-write-only", 1000, 0)
     msg_line("slot read only", "msg", "same-process", "slot-read-only", 1000, 0)
     print "  cross process"
-    split("slot pipe mq dgram pipe-yield mq-yield dgram-yield", xm, " ")
-    for (j = 1; j <= 7; j++) msg_line(xm[j], "msg", "cross-process", xm[j], 1000, 0)
-    for (j = 2; j <= 7; j++) msg_line("slot/" xm[j], "msg-ratio", "cross-process", "slot/" xm[j], 1, 1)
+    split("slot slot-wait slot-epoll pipe mq dgram eventfd pipe-yield mq-yield dgram-yield", xm, " ")
+    for (j = 1; j <= 10; j++) msg_line(xm[j], "msg", "cross-process", xm[j], 1000, 0)
+    split("pipe mq dgram pipe-yield mq-yield dgram-yield", xd, " ")
+    for (j = 1; j <= 6; j++) msg_line("slot/" xd[j], "msg-ratio", "cross-process", "slot/" xd[j], 1, 1)
+    split("slot-wait/pipe slot-wait/mq slot-wait/dgram slot-wait/eventfd slot-epoll/pipe slot-epoll/eventfd", xr, " ")
+    for (j = 1; j <= 6; j++) msg_line(xr[j], "msg-ratio", "cross-process", xr[j], 1, 1)
     msg_line("slot reads/msg", "msg-polls", "cross-process", "slot", 1, 0)
     print "  Same process: write(fd, buf, size) then read(fd, buf, 128) on one slot channel, vs"
     print "  write+read on a pipe, mq_send+mq_receive on one queue, send+recv on a socketpair."
     print "  Cross process: A sends message i, B waits for it and answers i, A waits for the answer;"
     print "  both processes on vCPU 0, so each message includes one switch to the other process."
-    print "  A slot has no blocking read or poll: each side writes its own channel and re-reads the"
-    print "  other's channel, calling sched_yield() between reads, until the sequence byte in the"
-    print "  message changes (\"slot reads/msg\" counts those reads). pipe/mq/dgram block in their"
-    print "  receive (their normal use); the *-yield rows use a non-blocking receive retried after"
-    print "  sched_yield(), the slot's own method. Across two TCG vCPUs every mechanism costs"
+    print "  slot: each side writes its own channel and re-reads the other's, calling sched_yield()"
+    print "  between reads, until the sequence byte in the message changes (\"slot reads/msg\" counts"
+    print "  those reads). slot-wait: the reading fd has MSG_SLOT_SET_WAIT on, so read sleeps until a"
+    print "  message it has not read; slot-epoll: epoll_wait() on the reading fd, then read. eventfd:"
+    print "  the message goes through shared memory, an eventfd write/read carries the wake-up."
+    print "  pipe/mq/dgram block in their receive (their normal use); the *-yield rows use a"
+    print "  non-blocking receive retried after sched_yield(). Across two TCG vCPUs every mechanism costs"
     print "  milliseconds per message (an idle vCPU wakes on its next timer tick; a spinning peer"
     print "  waits for the host to run the other vCPU thread): that measures qemu, not the IPC."
+
+    print "  notification (slot, same process)"
+    for (j = 0; j <= 64; j = (j ? j * 8 : 1))
+        msg_line(sprintf("write, %d pollers", j), "notify", "same-process", "write-" j "-pollers", 1000, 0)
+    for (j = 1; j <= 64; j *= 8)
+        msg_line(sprintf("  %d pollers / 0", j), "notify-ratio", "same-process", "write-" j "-pollers/0", 1, 1)
+    line = sprintf("  %-18s", "fan-out (16 B)")
+    for (j = 1; j <= 64; j *= 8)
+        line = line sprintf(" %-23s", j " poller" (j > 1 ? "s " : "  ") cell(rkey("notify", "same-process", "fanout-" j "-pollers", 16), 1000))
+    print line
+    line = sprintf("  %-18s", "  per poller")
+    for (j = 1; j <= 64; j *= 8)
+        line = line sprintf(" %-23s", cell(rkey("notify", "same-process", "fanout-" j "-pollers-per-poller", 16), 1000))
+    print line
+    print "  write, N pollers: write(fd, buf, size) with N other open files of the channel in an epoll"
+    print "  set nobody waits on (each write walks them and runs epoll's callback; no poller runs)."
+    print "  fan-out: N threads, each with its own open file of the channel, sleep in poll(); the time"
+    print "  from one write until all N have read the message (all on vCPU 0: N switches per write)."
 
     heading("2. Scaling with channels in one slot: microseconds per op on a random populated channel")
     split("1 1024 65536 1048576", cc, " ")
@@ -203,7 +226,7 @@ END {
     n = 0
     for (i = 1; i <= nother; i++) {
         split(other[i], f, ",")
-        if (f[1] ~ /^(msg|msg-ratio|msg-polls|scale|scale-ratio|mem|npheap|npheap-tp|npheap-ratio)$/) continue
+        if (f[1] ~ /^(msg|msg-ratio|msg-polls|notify|notify-ratio|scale|scale-ratio|mem|npheap|npheap-tp|npheap-ratio)$/) continue
         if (!n++) { heading("5. DSM (dsm/bench.sh, run on the host over loopback; ratio = time / plain TCP round trip)"); printf "  %-14s %-30s %-16s %6s %-26s %-12s %s\n", "section", "test", "mechanism", "size", "median [min-max]", "unit", "target" }
         k = rkey(f[1], f[2], f[3], f[4])
         printf "  %-14s %-30s %-16s %6s %-26s %-12s %s\n", f[1], f[2], f[3], f[4], cell(k, 1), f[8], \
