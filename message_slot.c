@@ -440,6 +440,12 @@ static int msgslot_open(struct inode *inode, struct file *file)
 	init_waitqueue_func_entry(&mf->watch, msgslot_watch_wake);
 	init_waitqueue_head(&mf->wq);
 	file->private_data = mf;
+	/*
+	 * Reads honour IOCB_NOWAIT, so io_uring tries them inline instead of
+	 * waiting for EPOLLIN first: a message already read is returned at
+	 * once, as by read(2).
+	 */
+	file->f_mode |= FMODE_NOWAIT;
 	/* Messages have no file position: no lseek/pread, no f_pos lock. */
 	return stream_open(inode, file);
 }

@@ -2,7 +2,8 @@
 /*
  * abi_uring.c - message slot reads and writes submitted through io_uring
  * (liburing, linked statically): one request = one message, with the
- * errors of read/write in the completion.
+ * errors of read/write in the completion; a read of a never-written channel
+ * waits for its first message (RWF_NOWAIT gets read(2)'s EWOULDBLOCK).
  *
  * Runs with the module loaded with default parameters.
  */
@@ -32,6 +33,16 @@ static int complete(void)
 	ret = cqe->res;
 	io_uring_cqe_seen(&ring, cqe);
 	return ret;
+}
+
+/* A read with RWF_NOWAIT: -EAGAIN at once where read(2) would not wait. */
+static int uring_read_nowait(int fd, void *buf, unsigned int len)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+
+	io_uring_prep_read(sqe, fd, buf, len, -1);
+	sqe->rw_flags = RWF_NOWAIT;
+	return complete();
 }
 
 static int uring_write(int fd, const void *buf, unsigned int len)
@@ -84,7 +95,8 @@ static bool t_write_read(char *why)
 
 	TAP_CHECK(fd >= 0 && unset >= 0, "open: %s", tap_errno_name(errno));
 	memset(big, 'b', sizeof(big));
-	EXPECT_RES(uring_read(fd, buf, sizeof(buf)), -EWOULDBLOCK, "read of an empty channel");
+	EXPECT_RES(uring_read_nowait(fd, buf, sizeof(buf)), -EWOULDBLOCK,
+		   "RWF_NOWAIT read of an empty channel");
 	EXPECT_RES(uring_write(fd, "ring", 4), 4, "write(ring)");
 	EXPECT_MESSAGE(fd, "ring", 4, "read(2) after an io_uring write");
 	EXPECT_RES(uring_write(fd, big, 129), -EMSGSIZE, "write of 129 bytes");
@@ -97,6 +109,34 @@ static bool t_write_read(char *why)
 	EXPECT_RES(uring_read(unset, buf, sizeof(buf)), -EINVAL, "read before MSG_SLOT_CHANNEL");
 	close(fd);
 	close(unset);
+	return true;
+}
+
+/*
+ * io_uring waits for a readable fd before it reads: a plain read of a
+ * never-written channel completes with the first message written to it.
+ */
+static bool t_empty_waits(char *why)
+{
+	struct io_uring_cqe *cqe;
+	char buf[16] = "";
+	int fd = slot_open_channel(MINOR, 3), writer = slot_open_channel(MINOR, 3);
+
+	TAP_CHECK(fd >= 0 && writer >= 0, "open: %s", tap_errno_name(errno));
+	io_uring_prep_read(io_uring_get_sqe(&ring), fd, buf, sizeof(buf), -1);
+	TAP_CHECK(io_uring_submit(&ring) == 1, "submit");
+	usleep(100000);
+	TAP_CHECK(io_uring_peek_cqe(&ring, &cqe) == -EAGAIN,
+		  "a read of an empty channel completed (%s) before any write",
+		  res_name(cqe->res));
+	EXPECT_RET(write(writer, "first", 5), 5, "write(first)");
+	TAP_CHECK(io_uring_wait_cqe(&ring, &cqe) == 0, "wait_cqe");
+	EXPECT_RES(cqe->res, 5, "the waiting read");
+	io_uring_cqe_seen(&ring, cqe);
+	TAP_CHECK(!memcmp(buf, "first", 5), "the waiting read returned '%.5s'", buf);
+	EXPECT_RES(uring_read(fd, buf, sizeof(buf)), 5, "a read of the message already read");
+	close(fd);
+	close(writer);
 	return true;
 }
 
@@ -130,6 +170,7 @@ int main(void)
 	}
 	tap_run("uring-read-write", t_write_read);
 	tap_run("uring-readv-writev", t_vectored);
+	tap_run("uring-read-of-empty-channel-waits", t_empty_waits);
 	io_uring_queue_exit(&ring);
 	return tap_exit_code();
 }
