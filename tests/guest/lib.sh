@@ -66,5 +66,45 @@ unload_module() {
     rmmod message_slot
 }
 
+# run_program <name|path> [args...]: runs $BIN/<name> (or the path) with live
+# output; the program prints its own result lines.  Reports a crash, or a
+# failure exit without a "not ok" line, as a result of the suite.  Keeps its
+# output and status in $work (the suite's scratch directory).
+work=${work:-/tmp/suite-$SUITE}
+run_program() {
+    _prog=$(basename "$1")
+    _path=$1
+    shift
+    case $_path in /*) ;; *) _path=$BIN/$_path ;; esac
+    mkdir -p "$work"
+    _start=$(cut -d. -f1 /proc/uptime)
+    { "$_path" "$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
+    _rc=$(cat "$work/$_prog.rc")
+    echo "# $_prog: exit $_rc after $(( $(cut -d. -f1 /proc/uptime) - _start ))s"
+    if [ "$_rc" -ge 128 ]; then
+        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
+    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
+        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
+    elif grep -q '^not ok ' "$work/$_prog.out"; then
+        FAILED=$((FAILED + 1))
+    fi
+}
+
+# load_module_first [param=value...]: a suite's first insmod, reported as
+# module_load (a module left loaded by an earlier suite is unloaded first);
+# the suite ends when insmod fails.
+load_module_first() {
+    if module_loaded; then
+        not_ok module_load "message_slot was already loaded before this suite"
+        rmmod message_slot
+    fi
+    mkdir -p "$work"
+    if ! load_module "$@" 2> "$work/insmod.err"; then
+        not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
+        finish
+    fi
+    ok module_load
+}
+
 # finish: exit status of the suite (1 if any not_ok was reported here).
 finish() { [ "$FAILED" -eq 0 ]; exit $?; }

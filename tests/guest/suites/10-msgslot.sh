@@ -15,32 +15,7 @@ is_debug_kernel() {
     [ -e /sys/kernel/debug/kmemleak ] || dmesg | grep -q 'KernelAddressSanitizer initialized'
 }
 
-# run_program <name> [args...]: runs $BIN/<name> with live output; reports a
-# crash, or a failure exit without a "not ok" line, as its own result.
-run_program() {
-    _prog=$1
-    _start=$(cut -d. -f1 /proc/uptime)
-    { "$BIN/$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
-    _rc=$(cat "$work/$_prog.rc")
-    echo "# $_prog: exit $_rc after $(( $(cut -d. -f1 /proc/uptime) - _start ))s"
-    if [ "$_rc" -ge 128 ]; then
-        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
-    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
-        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
-    elif grep -q '^not ok ' "$work/$_prog.out"; then
-        FAILED=$((FAILED + 1))
-    fi
-}
-
-if module_loaded; then
-    not_ok module_load "message_slot was already loaded before this suite"
-    rmmod message_slot
-fi
-if ! load_module 2> "$work/insmod.err"; then
-    not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
-    finish
-fi
-ok module_load
+load_module_first
 
 params=/sys/module/message_slot/parameters
 max=$(cat "$params/max_msg_bytes" 2>/dev/null)

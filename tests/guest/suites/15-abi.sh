@@ -10,33 +10,7 @@
 work=/tmp/suite-abi
 mkdir -p "$work"
 
-# run_program <name> [args...]: runs <name> ($BIN/<name> or a path) with live
-# output; reports a crash, or a failure exit without a "not ok" line.
-run_program() {
-    _prog=$(basename "$1")
-    _path=$1
-    shift
-    case $_path in /*) ;; *) _path=$BIN/$_path ;; esac
-    { "$_path" "$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
-    _rc=$(cat "$work/$_prog.rc")
-    if [ "$_rc" -ge 128 ]; then
-        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
-    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
-        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
-    elif grep -q '^not ok ' "$work/$_prog.out"; then
-        FAILED=$((FAILED + 1))
-    fi
-}
-
-if module_loaded; then
-    not_ok module_load "message_slot was already loaded before this suite"
-    rmmod message_slot
-fi
-if ! load_module 2> "$work/insmod.err"; then
-    not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
-    finish
-fi
-ok module_load
+load_module_first
 i=0
 while [ ! -c /dev/npheap ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 

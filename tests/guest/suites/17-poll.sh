@@ -22,15 +22,7 @@ sleeping_in_read() {
     return 1
 }
 
-if module_loaded; then
-    not_ok module_load "message_slot was already loaded before this suite"
-    rmmod message_slot
-fi
-if ! load_module 2> "$work/insmod.err"; then
-    not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
-    finish
-fi
-ok module_load
+load_module_first
 
 "$BIN/msgslot_poll"; rc=$?
 if [ "$rc" -ge 128 ]; then

@@ -54,20 +54,6 @@ read_empty() {
     REASON="$1 channel $2: want EWOULDBLOCK, got '$_got'"; return 1
 }
 
-# run_program <name> [args...]: a C test program; result lines are its own.
-run_program() {
-    _prog=$1
-    { "$BIN/$@"; echo $? > "$work/$_prog.rc"; } | tee "$work/$_prog.out"
-    _rc=$(cat "$work/$_prog.rc")
-    if [ "$_rc" -ge 128 ]; then
-        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
-    elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
-        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
-    elif grep -q '^not ok ' "$work/$_prog.out"; then
-        FAILED=$((FAILED + 1))
-    fi
-}
-
 # ---- rmmod and reload --------------------------------------------------------
 
 rmmod_refused_while_open() {
