@@ -49,106 +49,14 @@
 #define HANDOVER_MS 1000
 #define WAIT_MS 60000
 
+#include "npheap_util.h"
+
 static const char *dev_path;
-static size_t page;
-static __u64 id_base;
 static unsigned long long arg_n;
-
-struct test_result {
-	int failed;
-	char reason[480];
-	char note[480];		/* figures printed as a diagnostic after the result */
-};
-static struct test_result *result;
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (result->failed)
-		return 1;
-	va_start(ap, fmt);
-	vsnprintf(result->reason, sizeof(result->reason), fmt, ap);
-	va_end(ap);
-	result->failed = 1;
-	return 1;
-}
-
-static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void note(const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(result->note, sizeof(result->note), fmt, ap);
-	va_end(ap);
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-#define CHILD_CHECK(cond, ...) do { if (!(cond)) { fail(__VA_ARGS__); _exit(1); } } while (0)
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t now_ms(void)
-{
-	return now_us() / 1000;
-}
-
-static void sleep_us(unsigned long us)
-{
-	struct timespec ts = { .tv_sec = (time_t)(us / 1000000),
-			       .tv_nsec = (long)(us % 1000000) * 1000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static int open_heap(void)
 {
 	return open(dev_path, O_RDWR | O_CLOEXEC);
-}
-
-static void *shared_page(void)
-{
-	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		fail("anonymous shared mmap: %s", strerror(errno));
-		_exit(1);
-	}
-	return p;
-}
-
-/* Exit code of a child, 128+signal, or -1 after killing it at the deadline. */
-static int reap(pid_t pid, int timeout_ms)
-{
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t got = waitpid(pid, &status, WNOHANG);
-
-		if (got == pid)
-			break;
-		if (got < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_us(2000);
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
 }
 
 static void on_alarm(int sig)
@@ -840,55 +748,7 @@ static int t_cost_with_many_locks_held(void)
 
 /* ============================ framework ============================ */
 
-struct test {
-	const char *name;
-	int (*fn)(void);
-};
-
-static int run_tests(const struct test *tests, size_t count, __u64 first_id_base)
-{
-	int failures = 0;
-
-	result = shared_page();
-	for (size_t i = 0; i < count; i++) {
-		memset(result, 0, sizeof(*result));
-		id_base = first_id_base + (__u64)i * 100000;
-		fflush(stdout);
-		pid_t pid = fork();
-		if (pid == 0) {
-			setpgid(0, 0);
-			int rc = tests[i].fn();
-			if (rc && !result->failed)
-				fail("failed");
-			_exit(rc ? 1 : 0);
-		}
-		setpgid(pid, pid);
-		int rc = reap(pid, TEST_DEADLINE_MS);
-		kill(-pid, SIGKILL);
-		if (rc == 0 && !result->failed) {
-			printf("ok %s/%s\n", SUITE, tests[i].name);
-		} else {
-			failures++;
-			if (rc == -1)
-				printf("not ok %s/%s - timed out after %d s\n", SUITE,
-				       tests[i].name, TEST_DEADLINE_MS / 1000);
-			else if (!result->failed)
-				printf("not ok %s/%s - test process %s %d\n", SUITE, tests[i].name,
-				       rc > 128 ? "killed by signal" : "exited",
-				       rc > 128 ? rc - 128 : rc);
-			else
-				printf("not ok %s/%s - %s\n", SUITE, tests[i].name,
-				       result->reason);
-		}
-		if (result->note[0])
-			printf("# %s: %s\n", tests[i].name, result->note);
-	}
-	fflush(stdout);
-	return failures ? 1 : 0;
-}
-
-#define T(name) { #name, t_##name }
-#define RUN(list, base) run_tests(list, sizeof(list) / sizeof(list[0]), base)
+#define RUN(list, base) run_tests(list, sizeof(list) / sizeof(list[0]), base, 100000)
 
 static const struct test ownership_tests[] = {
 	T(clone_files_child_lock_released),

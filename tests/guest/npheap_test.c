@@ -52,67 +52,9 @@
 /* Deadline for an event that must happen (a helper's step, a woken waiter). */
 #define WAIT_MS 60000
 
+#include "npheap_util.h"
+
 static const char *dev_path;
-static size_t page;
-/* Each test gets its own range of ids so tests never see each other's objects. */
-static __u64 id_base;
-
-/* First failure reason of the running test; shared with the test's children. */
-struct test_result {
-	int failed;
-	char reason[480];
-};
-static struct test_result *result;
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!result) {
-		va_start(ap, fmt);
-		vfprintf(stderr, fmt, ap);
-		va_end(ap);
-		fputc('\n', stderr);
-		return 1;
-	}
-	if (!result->failed) {
-
-		va_start(ap, fmt);
-		vsnprintf(result->reason, sizeof(result->reason), fmt, ap);
-		va_end(ap);
-		result->failed = 1;
-	}
-	return 1;
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) return fail(__VA_ARGS__); } while (0)
-/* In a forked helper: record and leave. */
-#define CHILD_CHECK(cond, ...) do { if (!(cond)) { fail(__VA_ARGS__); _exit(1); } } while (0)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
 
 static int open_heap_path(const char *path)
 {
@@ -189,43 +131,6 @@ static int channel_recv(struct channel *c, int timeout_ms)
 	if (poll(&pfd, 1, timeout_ms) <= 0 || read(c->rd, &byte, 1) != 1)
 		return -1;
 	return (unsigned char)byte;
-}
-
-/* A 64-bit value a child reports back (e.g. a timestamp) */
-static volatile uint64_t *shared_words(void)
-{
-	void *p = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED) {
-		fail("anonymous shared mmap: %s", strerror(errno));
-		_exit(1);
-	}
-	return p;
-}
-
-/* Waits for a child; returns its exit code, or 128+signal, or -1 on timeout (killed). */
-static int reap(pid_t pid, int timeout_ms)
-{
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t got = waitpid(pid, &status, WNOHANG);
-
-		if (got == pid)
-			break;
-		if (got < 0)
-			return -1;
-		if (now_ms() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_ms(5);
-	}
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	return 128 + WTERMSIG(status);
 }
 
 /* ======================= object data semantics ======================= */
@@ -754,7 +659,7 @@ static int lock_blocks_until_unlock(bool share_fd)
 {
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
-	volatile uint64_t *when = shared_words();
+	volatile uint64_t *when = shared_page();
 	struct channel report;
 	channel_open(&report);
 
@@ -804,7 +709,7 @@ static int t_lock_waiter_eintr(void)
 	int fd = open_heap();
 	CHECK(fd >= 0, "open");
 	CHECK(npheap_lock(fd, id_base) == 0, "lock");
-	volatile uint64_t *info = shared_words();
+	volatile uint64_t *info = shared_page();
 
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -1273,51 +1178,7 @@ static int t_bad_cmd_pointer_efault(void)
 
 /* ============================ runner ============================ */
 
-struct test {
-	const char *name;
-	int (*fn)(void);
-};
-
-static int run_tests(const struct test *tests, size_t count, __u64 first_id_base)
-{
-	int failures = 0;
-
-	result = (struct test_result *)shared_words();
-	for (size_t i = 0; i < count; i++) {
-		memset(result, 0, sizeof(*result));
-		id_base = first_id_base + (__u64)i * 10000;
-		fflush(stdout);
-		pid_t pid = fork();
-		if (pid == 0) {
-			setpgid(0, 0);
-			int rc = tests[i].fn();
-			if (rc && !result->failed)
-				fail("failed");
-			_exit(rc ? 1 : 0);
-		}
-		setpgid(pid, pid);
-		int rc = reap(pid, TEST_DEADLINE_MS);
-		/* Helpers a test left behind must not hold fds or locks into the next test. */
-		kill(-pid, SIGKILL);
-		if (rc == 0 && !result->failed) {
-			printf("ok %s/%s\n", SUITE, tests[i].name);
-		} else {
-			failures++;
-			if (rc == -1)
-				printf("not ok %s/%s - timed out after %d s\n", SUITE, tests[i].name,
-				       TEST_DEADLINE_MS / 1000);
-			else if (!result->failed)
-				printf("not ok %s/%s - test process %s %d\n", SUITE, tests[i].name,
-				       rc > 128 ? "killed by signal" : "exited", rc > 128 ? rc - 128 : rc);
-			else
-				printf("not ok %s/%s - %s\n", SUITE, tests[i].name, result->reason);
-		}
-	}
-	fflush(stdout);
-	return failures ? 1 : 0;
-}
-
-#define T(name) { #name, t_##name }
+#define RUN(list, base) run_tests(list, sizeof(list) / sizeof(list[0]), base, 10000)
 
 static const struct test semantic_tests[] = {
 	T(getsize_unknown_id_zero),
@@ -1758,17 +1619,15 @@ int main(int argc, char **argv)
 		return die_usage();
 	dev_path = argv[2];
 	if (!strcmp(argv[1], "semantics") && argc == 3)
-		return run_tests(semantic_tests, sizeof(semantic_tests) / sizeof(semantic_tests[0]),
-				 1000000);
+		return RUN(semantic_tests, 1000000);
 	if (!strcmp(argv[1], "bound") && argc == 4) {
 		if (parse_u64_arg(argv[3], &bound_limit))
 			return 2;
-		return run_tests(bound_tests, sizeof(bound_tests) / sizeof(bound_tests[0]), 0);
+		return RUN(bound_tests, 0);
 	}
 	if (!strcmp(argv[1], "independent") && argc == 4) {
 		other_dev = argv[3];
-		return run_tests(independent_tests,
-				 sizeof(independent_tests) / sizeof(independent_tests[0]), 2000000);
+		return RUN(independent_tests, 2000000);
 	}
 	return helper_mode(argc, argv);
 }
