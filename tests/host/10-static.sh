@@ -249,6 +249,7 @@ asan_guest() {
         name=$(basename "$f" .c)
         case $name in
             npheap_*|course_*) extra=(npheap_shim/npheap.c) ;;
+            abi_uring) extra=(-luring) ;;
             *) extra=() ;;
         esac
         if ! gcc -std=gnu11 "${SAN[@]}" -Wall -Wextra "${INCLUDES[@]}" -o "$out/bin/$name" \

@@ -15,6 +15,8 @@ export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu
 export ASAN_OPTIONS=exitcode=99:detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=exitcode=99:print_stacktrace=1:halt_on_error=1
 export BIN="$ASAN_DIR/bin"
+# Sanitized programs are 64-bit only (no 32-bit sanitizer runtimes here).
+export MSGSLOT_NO_32BIT=1
 export PATH="$BIN:$PATH"
 # Usage error (exit 1) proves the loader, libc and sanitizer runtimes load.
 "$BIN/message_sender" > /dev/null 2>&1
