@@ -1480,6 +1480,21 @@ static int pending_read(struct dsm *d, struct pending *pc)
 	return 1;
 }
 
+
+/* Says HELLO on the session socket. */
+static int send_hello(struct dsm *d, char *err, size_t el)
+{
+	unsigned char hello[DSM_HELLO_LEN];
+	char why[200];
+
+	encode_hello(hello, d);
+	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+		     sizeof why) < 0) {
+		snprintf(err, el, "handshake: %s", why);
+		return -1;
+	}
+	return 0;
+}
 /* FIRST: accepts connections until one says a valid HELLO.  Anything else
  * (a port scan, a client speaking another protocol, a silent socket, a dsm
  * of the wrong version) is dropped and reported; waiting goes on. */
@@ -1567,28 +1582,16 @@ static int pair_first(struct dsm *d, char *err, size_t el)
 	close(d->listen_fd); /* exactly one peer */
 	d->listen_fd = -1;
 	tune_session_socket(d->sock);
-	unsigned char hello[DSM_HELLO_LEN];
-	char why[200];
-	encode_hello(hello, d);
-	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
-		     sizeof why) < 0) {
-		snprintf(err, el, "handshake: %s", why);
-		return -1;
-	}
-	return 0;
+	return send_hello(d, err, el);
 }
 
 /* SECOND: says HELLO and waits for the first's. */
 static int pair_second(struct dsm *d, char *err, size_t el)
 {
-	unsigned char hello[DSM_HELLO_LEN];
 	char why[200];
-	encode_hello(hello, d);
-	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
-		     sizeof why) < 0) {
-		snprintf(err, el, "handshake: %s", why);
+
+	if (send_hello(d, err, el) < 0)
 		return -1;
-	}
 	/* If someone connects to *us* meanwhile, both instances think they are
 	 * second (started together, or same port twice): say so, don't hang. */
 	uint64_t dl = deadline_after_ms(d->opt.accept_timeout_ms);
