@@ -1223,7 +1223,7 @@ static bool npheap_holder_dead(struct npheap_idlock *lock)
 	return dead;
 }
 
-/* The caller's reference becomes the holder's.  Bucket lock held. */
+/* Bucket lock held; the caller gives the holder its reference. */
 static void npheap_idlock_set_owner(struct npheap_idlock *lock,
 				    struct npheap_file *npf)
 {
@@ -1257,17 +1257,21 @@ static void npheap_idlock_release(struct npheap_locktab *tab,
 	npheap_idlock_put_locked(tab, lock);
 }
 
-/* Take @lock if it is free or its holder died.  Bucket lock held. */
-static bool npheap_idlock_try_take(struct npheap_locktab *tab,
-				   struct npheap_idlock *lock,
+/*
+ * Take @lock if it is free or its holder died.  The new holder gets a
+ * reference of its own (a dead holder's passes on): the caller keeps its
+ * own until it is off the wait queue, since a sibling's close() can
+ * release the lock the moment the bucket lock drops.  Bucket lock held.
+ */
+static bool npheap_idlock_try_take(struct npheap_idlock *lock,
 				   struct npheap_file *npf)
 {
 	if (lock->owner) {
 		if (!npheap_holder_dead(lock))
 			return false;
-		/* Never the last reference: the caller holds one. */
 		npheap_idlock_clear_owner(lock);
-		npheap_idlock_put_locked(tab, lock);
+	} else {
+		refcount_inc(&lock->ref);
 	}
 	npheap_idlock_set_owner(lock, npf);
 	return true;
@@ -1312,7 +1316,7 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	struct npheap_lock_bucket *b = npheap_bucket(tab, id);
 	struct npheap_idlock *lock;
 	DEFINE_WAIT(wait);
-	bool taken;
+	bool taken = false;
 	long ret = 0;
 
 	spin_lock(&b->lock);
@@ -1334,20 +1338,22 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 			lock = fresh;
 		}
 	}
-	if (lock->owner == task_pid(current)) {
+	if (lock->owner == task_pid(current))
+		ret = -EDEADLK;
+	else
+		taken = npheap_idlock_try_take(lock, npf);
+	if (ret || taken) {
+		/* When taken, never the last reference: the holder has one. */
 		npheap_idlock_put_locked(tab, lock);
 		spin_unlock(&b->lock);
-		return -EDEADLK;
+		return ret;
 	}
-	taken = npheap_idlock_try_take(tab, lock, npf);
 	spin_unlock(&b->lock);
-	if (taken)
-		return 0;
 
 	for (;;) {
 		prepare_to_wait_exclusive(&lock->wait, &wait, TASK_INTERRUPTIBLE);
 		spin_lock(&b->lock);
-		taken = npheap_idlock_try_take(tab, lock, npf);
+		taken = npheap_idlock_try_take(lock, npf);
 		spin_unlock(&b->lock);
 		if (taken)
 			break;
@@ -1359,11 +1365,9 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	}
 	/* Our reference keeps @lock alive until we are off its queue. */
 	finish_wait(&lock->wait, &wait);
-	if (ret) {
-		/* Pass on a wake-up this waiter may have consumed. */
+	if (ret)	/* pass on a wake-up this waiter may have consumed */
 		wake_up(&lock->wait);
-		npheap_idlock_put(tab, b, lock);
-	}
+	npheap_idlock_put(tab, b, lock);
 	return ret;
 }
 

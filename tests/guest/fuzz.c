@@ -1748,12 +1748,15 @@ static void op_heap_thread_exit_holder(void)
 /*
  * We hold an id through a fresh fd and a thread waits for it there; we
  * close that fd after a random pause, so the close races the wait (the
- * thread may take the lock inside its wait, or find the fd gone).  The
- * thread exits either way; the lock must come back to us.
+ * thread may take the lock inside its wait, or find the fd gone).  Half
+ * the time a dup of the fd is closed right after: that close releases the
+ * lock the thread may have just won, while it may still be on the wait
+ * queue (the kernel crash of issue 9, scenario 0).  The thread exits
+ * either way; the lock must come back to us.
  */
 static void op_heap_close_races_wait(void)
 {
-	int heap = below(NHEAPS), key = free_priv_key(heap), fd, err;
+	int heap = below(NHEAPS), key = free_priv_key(heap), fd, dup_fd = -1, err;
 	struct fd_entry *e = pick_heap_fd(heap, false);
 	struct lock_arg a;
 	pthread_t t;
@@ -1785,9 +1788,13 @@ static void op_heap_close_races_wait(void)
 
 		nanosleep(&ts, NULL);
 	}
-	snprintf(opdesc, sizeof(opdesc), "close(fd) while a thread waits for id %lu there",
-		 a.id);
+	if (chance(50))
+		dup_fd = dup(fd);
+	snprintf(opdesc, sizeof(opdesc), "close(fd)%s while a thread waits for id %lu there",
+		 dup_fd >= 0 ? " and a dup of it" : "", a.id);
 	close(fd);
+	if (dup_fd >= 0)
+		close(dup_fd);
 	ops_inc();
 	pthread_join(t, NULL);
 	if (a.ret && a.err != EBADF)

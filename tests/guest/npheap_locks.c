@@ -4,6 +4,7 @@
  *
  *   npheap_locks ownership DEV            who owns a lock and what releases it
  *   npheap_locks close-race DEV ROUNDS    contended lock + sibling close + exit
+ *   npheap_locks handover DEV SECONDS     a close races a lock won inside a wait
  *   npheap_locks bound DEV MAX            module loaded with npheap_max_locks=MAX
  *   npheap_locks cost DEV COUNT           close/lock cost with COUNT ids locked
  *                                         elsewhere, and slab back to baseline
@@ -448,6 +449,180 @@ static int t_close_race_stress(void)
 	return 0;
 }
 
+/*
+ * The old crash, made likely: a holder in another process hands one id
+ * over and over to a thread W of this process that waits for it, so W
+ * keeps winning the lock inside its wait; a sibling closes dups of W's
+ * descriptor without pause, and each close releases W's lock; a
+ * real-time thread on W's CPU wakes every few microseconds and (with
+ * preemption switched to "full") preempts W wherever it is.  Before the
+ * fix, a close that came after W won but before W left the wait queue
+ * freed the lock object (nobody else waited) and W's finish_wait() then
+ * unlinked itself from freed memory: "list_del corruption" on the stock
+ * kernels, a KASAN use-after-free on the debug kernel.
+ */
+struct handover {
+	int fd;
+	__u64 id;
+	atomic_bool stop;
+	unsigned long rounds, waited, released_by_close;
+	int err;
+};
+
+struct handover_shared {
+	atomic_bool stop;
+	atomic_ulong handed;
+};
+
+static void pin_to_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);	/* best effort: 1 CPU works too */
+}
+
+static void *handover_waiter(void *p)
+{
+	struct handover *h = p;
+
+	pin_to_cpu(0);
+	while (!atomic_load(&h->stop)) {
+		uint64_t t0 = now_us();
+
+		if (npheap_lock(h->fd, h->id) != 0) {
+			h->err = errno;
+			break;
+		}
+		h->rounds++;
+		if (now_us() - t0 > 20)
+			h->waited++;
+		if (npheap_unlock(h->fd, h->id) == 0)
+			continue;
+		if (errno != EPERM) {
+			h->err = errno;
+			break;
+		}
+		h->released_by_close++;
+	}
+	atomic_store(&h->stop, true);
+	return NULL;
+}
+
+static void *handover_closer(void *p)
+{
+	struct handover *h = p;
+
+	pin_to_cpu(1);
+	while (!atomic_load(&h->stop)) {
+		int fd = dup(h->fd);
+
+		if (fd >= 0)
+			close(fd);
+	}
+	return NULL;
+}
+
+static void *handover_interrupter(void *p)
+{
+	struct handover *h = p;
+	struct sched_param sp = { .sched_priority = 1 };
+	struct timespec ts = { 0, 5000 };
+
+	pin_to_cpu(0);
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);	/* root in the guest */
+	while (!atomic_load(&h->stop))
+		nanosleep(&ts, NULL);
+	return NULL;
+}
+
+/* The other process: hold the id briefly, let go, pause so W wins alone. */
+static void handover_holder(struct handover_shared *sh, __u64 id)
+{
+	int fd = open_heap();
+
+	CHILD_CHECK(fd >= 0, "holder open: %s", strerror(errno));
+	pin_to_cpu(1);
+	while (!atomic_load(&sh->stop)) {
+		CHILD_CHECK(npheap_lock(fd, id) == 0, "holder lock: %s", strerror(errno));
+		sleep_us(100);
+		CHILD_CHECK(npheap_unlock(fd, id) == 0, "holder unlock: %s", strerror(errno));
+		atomic_fetch_add(&sh->handed, 1);
+		sleep_us(30);
+	}
+	_exit(0);
+}
+
+/* /sys/kernel/debug/sched/preempt: "none voluntary (full)"; returns the old mode. */
+static bool set_preempt_mode(const char *mode, char *old, size_t oldlen)
+{
+	const char *path = "/sys/kernel/debug/sched/preempt";
+	char buf[128] = "";
+	FILE *f;
+
+	if (access(path, F_OK))
+		mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	if (old) {
+		char *open_paren = strchr(buf, '('), *close_paren = strchr(buf, ')');
+
+		if (!open_paren || !close_paren || close_paren < open_paren)
+			return false;
+		snprintf(old, oldlen, "%.*s", (int)(close_paren - open_paren - 1), open_paren + 1);
+	}
+	f = fopen(path, "w");
+	if (!f)
+		return false;
+	bool ok = fputs(mode, f) >= 0;
+	return fclose(f) == 0 && ok;
+}
+
+static int t_close_frees_won_lock(void)
+{
+	struct handover_shared *sh = shared_page();
+	struct handover h = { .id = id_base };
+	unsigned int seconds = (unsigned int)arg_n;
+	char old_mode[32] = "";
+	bool full = set_preempt_mode("full", old_mode, sizeof(old_mode));
+	pthread_t t[3];
+
+	h.fd = open_heap();
+	CHECK(h.fd >= 0, "open: %s", strerror(errno));
+	pid_t holder = fork();
+	if (holder == 0)
+		handover_holder(sh, h.id);
+	CHECK(holder > 0, "fork: %s", strerror(errno));
+	CHECK(pthread_create(&t[0], NULL, handover_waiter, &h) == 0, "pthread_create");
+	CHECK(pthread_create(&t[1], NULL, handover_closer, &h) == 0, "pthread_create");
+	CHECK(pthread_create(&t[2], NULL, handover_interrupter, &h) == 0, "pthread_create");
+	uint64_t end = now_ms() + seconds * 1000ull;
+	while (!atomic_load(&h.stop) && now_ms() < end)
+		sleep_ms(50);
+	atomic_store(&h.stop, true);
+	atomic_store(&sh->stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	int holder_rc = reap(holder, WAIT_MS);
+	if (full)
+		set_preempt_mode(old_mode, NULL, 0);
+	CHECK(h.err == 0, "the waiting thread's lock/unlock failed: %s", strerror(h.err));
+	CHECK(holder_rc == 0, "the holder process %s",
+	      holder_rc < 0 ? "hung" : "failed");
+	CHECK(close(h.fd) == 0, "close: %s", strerror(errno));
+	long ms = fresh_process_lock_ms(h.id, 3000);
+	CHECK(ms >= 0, "the id is still locked 3 s after every user closed the heap");
+	note("%u s, preemption %s: %lu handovers, %lu locks after a wait, %lu released by "
+	     "a sibling's close", seconds, full ? "full" : "as booted",
+	     (unsigned long)atomic_load(&sh->handed), h.waited, h.released_by_close);
+	return 0;
+}
+
 /* ============================== bound ============================== */
 
 static int lock_range(int fd, __u64 first, unsigned long long count)
@@ -762,13 +937,14 @@ static const struct test ownership_tests[] = {
 };
 
 static const struct test race_tests[] = { T(close_race_stress) };
+static const struct test handover_tests[] = { T(close_frees_won_lock) };
 static const struct test bound_tests[] = { T(bound_enolck), T(bound_freed_on_exit) };
 static const struct test cost_tests[] = { T(cost_with_many_locks_held) };
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: npheap_locks ownership DEV | close-race DEV ROUNDS |\n"
-		"  bound DEV MAX | cost DEV COUNT\n");
+		"  handover DEV SECONDS | bound DEV MAX | cost DEV COUNT\n");
 	return 2;
 }
 
@@ -790,6 +966,8 @@ int main(int argc, char **argv)
 		return RUN(ownership_tests, 3000000);
 	if (!strcmp(argv[1], "close-race") && argc == 4)
 		return RUN(race_tests, 4000000);
+	if (!strcmp(argv[1], "handover") && argc == 4)
+		return RUN(handover_tests, 7000000);
 	if (!strcmp(argv[1], "bound") && argc == 4)
 		return RUN(bound_tests, 5000000);
 	if (!strcmp(argv[1], "cost") && argc == 4)

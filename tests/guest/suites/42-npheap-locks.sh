@@ -1,8 +1,9 @@
 #!/bin/sh
 # NP-Heap locks (issue 9): who owns a lock and what releases it, a close
-# racing a contended lock, the npheap_max_locks bound (ENOLCK), and the cost
-# of close/lock with many ids locked by another process. npheap_locks prints
-# its own result lines; this script adds load/unload lines.
+# racing a contended lock, a close racing a lock won inside a wait, the
+# npheap_max_locks bound (ENOLCK), and the cost of close/lock with many ids
+# locked by another process. npheap_locks prints its own result lines; this
+# script adds load/unload lines.
 . "$GUEST/lib.sh"
 
 DEV=/dev/npheap
@@ -18,9 +19,13 @@ if is_debug_kernel; then
     # The 90th percentile of close and lock: stock kernels 20 ms (before the
     # fix every close took 0.5-1.9 s with 100,000 locks held elsewhere).
     export NPHEAP_LOCKS_MAX_US=100000
+    # Before the fix KASAN caught the handover race after ~35 s here.
+    handover_s=60
 else
     rounds=600
     count=100000
+    # Before the fix the stock kernels crashed within 4 s (0.1-3.4 s).
+    handover_s=10
 fi
 
 # load [params...]: insmod and wait (bounded) for devtmpfs to show the node.
@@ -56,6 +61,7 @@ else
     not_ok max_locks_default "insmod failed"
 fi
 run bound 64 npheap_max_locks=64
-# Last: before the fix this crashed the kernel.
+# Last: before the fix these crashed the kernel.
 run close-race "$rounds"
+run handover "$handover_s"
 finish
