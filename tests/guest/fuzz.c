@@ -1745,14 +1745,16 @@ static void op_heap_thread_exit_holder(void)
 	take_dead_holders_lock(heap, key, e, "its holder thread exited");
 }
 
+static double now_seconds(void);
+
 /*
  * We hold an id through a fresh fd and a thread waits for it there; we
  * close that fd after a random pause, so the close races the wait (the
  * thread may take the lock inside its wait, or find the fd gone).  Half
- * the time a dup of the fd is closed right after: that close releases the
- * lock the thread may have just won, while it may still be on the wait
- * queue (the kernel crash of issue 9, scenario 0).  The thread exits
- * either way; the lock must come back to us.
+ * the time we then close dups of the fd for up to 300 us: each close
+ * releases the lock the thread may have just won, perhaps while it is
+ * still on the wait queue (the kernel crash of issue 9, scenario 0).  The
+ * thread exits either way; the lock must come back to us.
  */
 static void op_heap_close_races_wait(void)
 {
@@ -1793,8 +1795,17 @@ static void op_heap_close_races_wait(void)
 	snprintf(opdesc, sizeof(opdesc), "close(fd)%s while a thread waits for id %lu there",
 		 dup_fd >= 0 ? " and a dup of it" : "", a.id);
 	close(fd);
-	if (dup_fd >= 0)
+	if (dup_fd >= 0) {
+		double end = now_seconds() + below(300) / 1e6;
+
+		do {
+			int again = dup(dup_fd);
+
+			if (again >= 0)
+				close(again);
+		} while (now_seconds() < end);
 		close(dup_fd);
+	}
 	ops_inc();
 	pthread_join(t, NULL);
 	if (a.ret && a.err != EBADF)
