@@ -1,8 +1,7 @@
 #!/bin/sh
 # Runs inside the VM: every tests/guest/suites/*.sh in sorted order, each in
 # its own shell. $SUITES (space/comma separated words) keeps only suites whose
-# file name contains one of the words, e.g. SUITES="10-msgslot npheap";
-# $MSGSLOT_SKIP_SUITES (same form) then drops those named like its words.
+# file name contains one of the words, e.g. SUITES="10-msgslot npheap".
 #
 # Adds its own result lines for what a suite cannot report about itself:
 #   not ok <suite>/exit-status - rc=N      non-zero exit without a "not ok"
@@ -21,17 +20,12 @@ results=0
 # own_not_ok <line>: a result line of run.sh itself, counted for the plan.
 own_not_ok() { echo "not ok $1"; results=$((results + 1)); }
 
-# named_in <file> <words>: the file name contains one of the words.
-named_in() {
-    for word in $(echo "$2" | tr ',' ' '); do
+suite_selected() {
+    [ -z "$SUITES" ] && return 0
+    for word in $(echo "$SUITES" | tr ',' ' '); do
         case $1 in *"$word"*) return 0 ;; esac
     done
     return 1
-}
-
-suite_selected() {
-    [ -n "$SUITES" ] && ! named_in "$1" "$SUITES" && return 1
-    ! named_in "$1" "${MSGSLOT_SKIP_SUITES:-}"
 }
 
 # Kills every process a suite left behind (they inherit the tag).

@@ -17,8 +17,7 @@
 # one host thread per vCPU, and most guest tests keep one vCPU busy);
 # MSGSLOT_SERIAL=1 runs everything one after another instead.
 # Knobs: KERNELS="6.1 6.12" (subset of the Debian kernels), SUITES="10-msgslot"
-# (guest suites whose file name contains a word), MSGSLOT_SKIP_SUITES="..."
-# (guest suites to leave out, same form), MSGSLOT_SKIP_DEBUG=1,
+# (guest suites whose file name contains a word), MSGSLOT_SKIP_DEBUG=1,
 # MSGSLOT_SKIP_HOST=1, MSGSLOT_SERIAL=1, MSGSLOT_KERNEL_TIMEOUT (s per boot,
 # default 1200), MSGSLOT_DEBUG_KERNEL_TIMEOUT (s for the debug kernel's boot,
 # default 2700: KASAN + lockdep under TCG run the suite and the 10^6-op fuzz
@@ -168,13 +167,9 @@ kernel_verdict() {
     diag "$name" "done in $((SECONDS - start))s, $((failed - before)) failed"
 }
 
-# suites_include <word>: SUITES (empty: all) selects a suite named like word
-# and MSGSLOT_SKIP_SUITES does not drop it.
+# suites_include <word>: SUITES (empty: all) selects a suite named like word.
 suites_include() {
-    local w skip=${MSGSLOT_SKIP_SUITES:-}
-    for w in ${skip//,/ }; do
-        [[ $1 == *"$w"* ]] && return 1
-    done
+    local w
     [[ -z ${SUITES:-} ]] && return 0
     for w in ${SUITES//,/ }; do
         [[ $1 == *"$w"* ]] && return 0
@@ -307,14 +302,11 @@ if [[ $run_debug -eq 1 ]]; then
         suites_include 90-fuzz; then
         # The longest part of the run: the fuzzer's seeds are split between
         # two VMs of the debug kernel that run at once (each VM leaves much
-        # of the host idle); the second also takes the lifecycle suite, so
-        # that both take about as long.
-        moved=
-        suites_include 30-msgslot-lifecycle && moved=30-msgslot-lifecycle
-        diag debug "the fuzz suite's seeds are split with a second VM, debug-fuzz${moved:+, which also runs $moved}"
-        VM_ENV=(SUITES="90-fuzz $moved" MSGSLOT_FUZZ_PART=2/2)
+        # of the host idle), the second running the fuzz suite alone.
+        diag debug "the fuzz suite's seeds are split with a second VM, debug-fuzz"
+        VM_ENV=(SUITES=fuzz MSGSLOT_FUZZ_PART=2/2)
         start_kernel_bg debug-fuzz "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
-        VM_ENV=(MSGSLOT_FUZZ_PART=1/2 MSGSLOT_SKIP_SUITES="${MSGSLOT_SKIP_SUITES:-} $moved")
+        VM_ENV=(MSGSLOT_FUZZ_PART=1/2)
         test_kernel "$name" "$vmlinuz" "$kdir" "$DEBUG_KERNEL_TIMEOUT"
         VM_ENV=()
         finish_kernel_bg debug-fuzz "$DEBUG_KERNEL_TIMEOUT"
