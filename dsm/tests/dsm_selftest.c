@@ -208,6 +208,20 @@ static struct dsm_options test_opts(void)
 	return o;
 }
 
+/* The second role's dsm_open to the port the other process published. */
+static dsm_t *open_second(struct dsm_options *o)
+{
+	char port[16], err[400];
+	dsm_t *d;
+
+	wait_until(port_published, NULL, 20000, "the peer's port");
+	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
+	o->role = DSM_ROLE_SECOND;
+	d = dsm_open(NULL, g_host, port, o, err, sizeof err);
+	CHECK(d, "dsm_open(second -> %s:%s): %s", g_host, port, err);
+	return d;
+}
+
 static dsm_t *pair_open(struct dsm_options *o, size_t npages, void *addr, char **region)
 {
 	char err[400];
@@ -220,12 +234,7 @@ static dsm_t *pair_open(struct dsm_options *o, size_t npages, void *addr, char *
 		*region = dsm_map(d, npages, addr);
 		CHECK(*region, "dsm_map(first): %s", dsm_error(d));
 	} else {
-		wait_until(port_published, NULL, 20000, "the first host's port");
-		char port[16];
-		snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
-		o->role = DSM_ROLE_SECOND;
-		d = dsm_open(NULL, g_host, port, o, err, sizeof err);
-		CHECK(d, "dsm_open(second -> %s:%s): %s", g_host, port, err);
+		d = open_second(o);
 		*region = dsm_map(d, 0, NULL);
 		CHECK(*region, "dsm_map(second): %s", dsm_error(d));
 		CHECK(dsm_npages(d) == npages, "second got %zu pages, expected %zu", dsm_npages(d), npages);
@@ -962,13 +971,8 @@ static void noreplace_second(void)
 {
 	void *own = mmap(TAKEN_ADDR, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	CHECK(own == TAKEN_ADDR, "could not prepare the occupied mapping: %s", strerror(errno));
-	wait_until(port_published, NULL, 20000, "the first host's port");
-	char port[16], err[400];
-	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
 	struct dsm_options o = test_opts();
-	o.role = DSM_ROLE_SECOND;
-	dsm_t *d = dsm_open(NULL, g_host, port, &o, err, sizeof err);
-	CHECK(d, "dsm_open: %s", err);
+	dsm_t *d = open_second(&o);
 	CHECK(dsm_map(d, 0, NULL) == NULL, "dsm_map replaced an existing mapping");
 	CHECK(strstr(dsm_error(d), "already in use"), "second's error unclear: %s", dsm_error(d));
 	info("second: %s", dsm_error(d));
@@ -1486,13 +1490,8 @@ static void map_fake_first(void)
 
 static void map_real_second(void)
 {
-	wait_until(port_published, NULL, 20000, "the fake's port");
-	char port[16], err[400];
-	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
 	struct dsm_options o = test_opts();
-	o.role = DSM_ROLE_SECOND;
-	dsm_t *d = dsm_open(NULL, g_host, port, &o, err, sizeof err);
-	CHECK(d, "dsm_open: %s", err);
+	dsm_t *d = open_second(&o);
 	CHECK(dsm_map(d, 0, NULL) == NULL, "dsm_map accepted a bad MAP");
 	CHECK(strstr(dsm_error(d), g_map_case->expect), "error '%s' lacks '%s'", dsm_error(d), g_map_case->expect);
 	info("real host: %s", dsm_error(d));
@@ -1530,14 +1529,9 @@ static void conform_fake_first(void)
 
 static void conform_real_second(void)
 {
-	wait_until(port_published, NULL, 20000, "the fake's port");
-	char port[16], err[400];
-	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
 	struct dsm_options o = test_opts();
-	o.role = DSM_ROLE_SECOND;
 	o.request_timeout_ms = 700;
-	dsm_t *d = dsm_open(NULL, g_host, port, &o, err, sizeof err);
-	CHECK(d, "dsm_open: %s", err);
+	dsm_t *d = open_second(&o);
 	char *m = dsm_map(d, 0, NULL);
 	CHECK(m == (char *)0x310000000000ull, "mapped at %p, not at the proposed address", (void *)m);
 	barrier(1);
@@ -1611,13 +1605,8 @@ static void cross_fake_first(void)
 
 static void cross_real_second(void)
 {
-	wait_until(port_published, NULL, 20000, "the fake's port");
-	char port[16], err[400];
-	snprintf(port, sizeof port, "%u", atomic_load(&sh->port));
 	struct dsm_options o = test_opts();
-	o.role = DSM_ROLE_SECOND;
-	dsm_t *d = dsm_open(NULL, g_host, port, &o, err, sizeof err);
-	CHECK(d, "dsm_open: %s", err);
+	dsm_t *d = open_second(&o);
 	char *m = dsm_map(d, 0, NULL);
 	CHECK(m == (char *)CROSS_ADDR, "mapped at %p, not at the proposed address", (void *)m);
 	barrier(1);
