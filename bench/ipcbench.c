@@ -714,17 +714,25 @@ static double slot_half_run(void *p, long iters)
 	return win_end(&w);
 }
 
+/* A slot fd on @channel, which holds a @size-byte message. */
+static int slot_with_message(unsigned int channel, size_t size)
+{
+	char buf[MSG_BUF];
+	int fd = slot_open(0);
+
+	slot_set_channel(fd, channel);
+	memset(buf, 'h', sizeof(buf));
+	if (write(fd, buf, size) != (ssize_t)size)
+		die("slot write");
+	return fd;
+}
+
 static double slot_half_sample(size_t size, bool read_only, long *cal)
 {
 	struct half_arg arg = { .size = size, .read = read_only };
-	char buf[MSG_BUF];
 	double ns;
 
-	arg.fd = slot_open(0);
-	slot_set_channel(arg.fd, 3);
-	memset(buf, 'h', sizeof(buf));
-	if (write(arg.fd, buf, size) != (ssize_t)size)
-		die("slot write");
+	arg.fd = slot_with_message(3, size);
 	ns = timed_sample(slot_half_run, &arg, cal);
 	close(arg.fd);
 	return ns;
@@ -774,14 +782,9 @@ static double slot_write_pollers_sample(size_t size, int pollers, long *cal)
 	struct half_arg arg = { .size = size, .read = false };
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fds[64], epfd = -1, i;
-	char buf[MSG_BUF];
 	double ns;
 
-	arg.fd = slot_open(0);
-	slot_set_channel(arg.fd, 4);
-	memset(buf, 'h', sizeof(buf));
-	if (write(arg.fd, buf, size) != (ssize_t)size)
-		die("slot write");
+	arg.fd = slot_with_message(4, size);
 	if (pollers) {
 		epfd = epoll_create1(0);
 		if (epfd < 0)
@@ -1696,14 +1699,9 @@ static void bench_loop(const char *what)
 		return;
 	}
 	if (!strcmp(what, "slot-write") || !strcmp(what, "slot-read")) {
-		char buf[MSG_BUF] = { 0 };
-
-		half.fd = slot_open(0);
+		half.fd = slot_with_message(3, opt_size);
 		half.size = opt_size;
 		half.read = !strcmp(what, "slot-read");
-		slot_set_channel(half.fd, 3);
-		if (write(half.fd, buf, opt_size) != (ssize_t)opt_size)
-			die("write");
 		loop_for(what, slot_half_run, &half);
 	} else if (!strcmp(what, "scale") || !strcmp(what, "scale-read")) {
 		scale.fd = slot_open(1);
