@@ -89,14 +89,9 @@ static bool wait_sleeping(pid_t tid)
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
 	for (i = 0; i < 5000; i++) {
-		int fd = open(path, O_RDONLY);
-		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
 		char *p;
 
-		if (fd >= 0)
-			close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
+		if (read_text(path, buf, sizeof(buf)) > 0) {
 			p = strrchr(buf, ')');
 			if (p && p[1] == ' ' && p[2] == 'S') {
 				usleep(20000);	/* past the last check */
@@ -112,18 +107,10 @@ static bool wait_sleeping(pid_t tid)
 static long voluntary_switches(pid_t tid)
 {
 	char path[64], buf[2048], *p;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
+	if (read_text(path, buf, sizeof(buf)) < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	p = strstr(buf, "\nvoluntary_ctxt_switches:");
 	return p ? strtol(p + 25, NULL, 10) : -1;
 }

@@ -125,21 +125,29 @@ static inline bool slot_expect_message(int fd, const void *want, size_t len,
 			return false;                                    \
 	} while (0)
 
-static inline int slot_param_read(const char *name, unsigned long long *value)
+/* Read a small text file (sysfs, /proc) into @buf, NUL-terminated; -1 if empty. */
+static inline ssize_t read_text(const char *path, char *buf, size_t size)
 {
-	char path[256], text[64];
+	int fd = open(path, O_RDONLY);
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), SLOT_PARAM_DIR "/%s", name);
-	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
-	n = read(fd, text, sizeof(text) - 1);
+	n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
-	text[n] = '\0';
+	buf[n] = '\0';
+	return n;
+}
+
+static inline int slot_param_read(const char *name, unsigned long long *value)
+{
+	char path[256], text[64];
+
+	snprintf(path, sizeof(path), SLOT_PARAM_DIR "/%s", name);
+	if (read_text(path, text, sizeof(text)) < 0)
+		return -1;
 	*value = strtoull(text, NULL, 10);
 	return 0;
 }
