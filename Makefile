@@ -5,7 +5,6 @@
 ifneq ($(KERNELRELEASE),)
 # Kbuild half: invoked by the kernel's build system.
 obj-m := message_slot.o
-ccflags-y := -I$(src)/npheap_shim
 else
 
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -22,9 +21,21 @@ CLIS := message_sender message_reader
 MAN_PAGES := man/message_sender.1 man/message_reader.1 man/npheap.3 man/message_slot.4
 UDEV_RULE := 60-message_slot.rules
 DKMS_NAME := message_slot
-DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf)
+DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf 2>/dev/null)
 # What DKMS needs to build the module (its sources and the kbuild half).
-DKMS_FILES := dkms.conf Makefile message_slot.c message_slot.h npheap_shim/npheap/npheap.h
+DKMS_FILES := dkms.conf Makefile message_slot.c message_slot.h
+# The course submission: these five files alone build the module and the
+# CLIs (make, make clean); every other target needs the full source tree.
+SUBMISSION_FILES := message_slot.c message_slot.h message_sender.c \
+	message_reader.c Makefile
+ID ?= 000000000
+ZIP ?= ex3_$(ID).zip
+# The commit packed (tests pass `git stash create` to pack a work tree).
+REV ?= HEAD
+# $(call need_tree,path): stop with a clear message when path is missing.
+need_tree = @[ -e $(1) ] || { echo "message_slot: 'make $@' needs the full \
+source tree ($(1) is not here); the five submission files build only the \
+module and the CLIs (make, make clean)" >&2; exit 2; }
 
 # The release the tree was built for, as the kernel reports it: Debian's
 # headers say 6.1.192 in include/config/kernel.release but install into
@@ -40,7 +51,8 @@ DEPMOD ?= $(if $(DESTDIR),0,1)
 NOSIGN := $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=)
 
 .PHONY: all module modules modules_install clis clean load unload install \
-	uninstall dkms-install dkms-uninstall check demo bench help have-kdir
+	uninstall dkms-install dkms-uninstall check demo bench help have-kdir \
+	submission examples install-needs-tree
 
 all: clis module
 
@@ -58,6 +70,7 @@ help:
 	@echo '  sudo make dkms-install | dkms-uninstall   register the module with DKMS'
 	@echo '  sudo make load | unload   insmod + mknod $(DEVICE), and the reverse'
 	@echo '  make clean            remove every build output (build/ too)'
+	@echo '  make submission ID=<id>   the course ZIP ex3_<id>.zip: the five committed files'
 	@echo 'Variables:'
 	@echo '  KDIR=$(KDIR)'
 	@echo '  PREFIX=$(PREFIX)  BINDIR=$(BINDIR)  MANDIR=$(MANDIR)'
@@ -93,10 +106,9 @@ clean:
 		rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers
 	rm -f $(CLIS)
 	rm -rf build
-	$(MAKE) -C npheap_shim clean
-	$(MAKE) -C dsm clean
-	$(MAKE) -C examples clean
-	$(MAKE) -C examples clean
+	for dir in npheap_shim dsm examples; do \
+		[ ! -f $$dir/Makefile ] || $(MAKE) -C $$dir clean || exit 1; \
+	done
 
 load:
 	insmod message_slot.ko
@@ -106,7 +118,11 @@ unload:
 	rmmod message_slot
 	rm -f $(DEVICE)
 
-install: clis modules_install
+install: install-needs-tree clis modules_install
+
+install-needs-tree:
+	$(call need_tree,man)
+	$(call need_tree,udev)
 	if [ "$(DEPMOD)" = 1 ]; then \
 		depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KRELEASE); fi
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -137,6 +153,7 @@ uninstall:
 
 # DKMS builds from /usr/src/<name>-<version>: copy the module's sources there.
 dkms-install:
+	$(call need_tree,dkms.conf)
 	@command -v dkms >/dev/null || { echo "message_slot: dkms is not installed (Debian/Ubuntu: sudo apt-get install dkms)" >&2; exit 2; }
 	rm -rf /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)
 	for f in $(DKMS_FILES); do \
@@ -151,16 +168,29 @@ dkms-uninstall:
 	rm -rf /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)
 
 check:
+	$(call need_tree,tests/vm/run-suite.sh)
 	tests/vm/run-suite.sh
 
 demo:
+	$(call need_tree,tests/vm/demo.sh)
 	tests/vm/demo.sh
 
 bench:
+	$(call need_tree,bench/run.sh)
 	bench/run.sh
 
-.PHONY: examples
 examples:
+	$(call need_tree,examples)
 	$(MAKE) -C examples
+
+# Packs the committed files (git archive: the same bytes for the same
+# commit), so the ZIP is what CI builds and tests.
+submission:
+	@git rev-parse --show-toplevel >/dev/null 2>&1 || { echo "message_slot: \
+'make submission' packs committed files and needs the git checkout" >&2; exit 2; }
+	@git diff --quiet $(REV) -- $(SUBMISSION_FILES) || echo "message_slot: \
+warning: uncommitted changes to the five files are not in $(ZIP)" >&2
+	git archive --format=zip -o $(ZIP) $(REV) $(SUBMISSION_FILES)
+	@echo "message_slot: wrote $(ZIP) ($(words $(SUBMISSION_FILES)) files)"
 
 endif

@@ -44,7 +44,6 @@
 #include <linux/xarray.h>
 
 #include "message_slot.h"
-#include <npheap/npheap.h>
 
 static unsigned long max_msg_bytes = 256UL << 20;
 module_param(max_msg_bytes, ulong, 0644);
@@ -1444,11 +1443,11 @@ static int npheap_flush(struct file *file, fl_owner_t owner)
  */
 static bool npheap_cmd_known(unsigned int cmd, size_t size)
 {
-	return _IOC_TYPE(cmd) == _IOC_TYPE(NPHEAP_IOCTL_LOCK) &&
+	return _IOC_TYPE(cmd) == _IOC_TYPE(MSG_SLOT_NPHEAP_LOCK) &&
 	       _IOC_DIR(cmd) == (_IOC_READ | _IOC_WRITE) &&
 	       _IOC_SIZE(cmd) == size &&
-	       _IOC_NR(cmd) >= _IOC_NR(NPHEAP_IOCTL_LOCK) &&
-	       _IOC_NR(cmd) <= _IOC_NR(NPHEAP_IOCTL_GETSIZE);
+	       _IOC_NR(cmd) >= _IOC_NR(MSG_SLOT_NPHEAP_LOCK) &&
+	       _IOC_NR(cmd) <= _IOC_NR(MSG_SLOT_NPHEAP_GETSIZE);
 }
 
 /* Only offset is meaningful; the original library leaves the rest. */
@@ -1459,11 +1458,11 @@ static long npheap_cmd_run(struct file *file, unsigned int cmd, u64 offset)
 	pgoff_t id = offset >> PAGE_SHIFT;
 
 	switch (_IOC_NR(cmd)) {
-	case _IOC_NR(NPHEAP_IOCTL_LOCK):
+	case _IOC_NR(MSG_SLOT_NPHEAP_LOCK):
 		return npheap_lock(npf, id);
-	case _IOC_NR(NPHEAP_IOCTL_UNLOCK):
+	case _IOC_NR(MSG_SLOT_NPHEAP_UNLOCK):
 		return npheap_unlock(npf, id);
-	case _IOC_NR(NPHEAP_IOCTL_DELETE):
+	case _IOC_NR(MSG_SLOT_NPHEAP_DELETE):
 		return npheap_delete(heap, id);
 	default:
 		return npheap_getsize(heap, id);
@@ -1473,7 +1472,7 @@ static long npheap_cmd_run(struct file *file, unsigned int cmd, u64 offset)
 static long npheap_ioctl(struct file *file, unsigned int cmd,
 			 unsigned long arg)
 {
-	struct npheap_cmd ucmd;
+	struct msg_slot_npheap_cmd ucmd;
 
 	if (!npheap_cmd_known(cmd, sizeof(ucmd)))
 		return -ENOTTY;
@@ -1484,8 +1483,8 @@ static long npheap_ioctl(struct file *file, unsigned int cmd,
 
 #ifdef CONFIG_COMPAT
 /*
- * struct npheap_cmd as a 32-bit process lays it out: u64 aligned to 4 on
- * i386 and a 4-byte pointer, 28 bytes.  offset sits at byte 8 in both
+ * struct msg_slot_npheap_cmd as a 32-bit process lays it out: u64 aligned
+ * to 4 on i386 and a 4-byte pointer, 28 bytes.  offset sits at byte 8 in both
  * layouts, so reading this struct serves programs built with either the
  * 32-bit numbers or the 64-bit ones (a 32-byte struct).
  */
@@ -1497,7 +1496,7 @@ struct npheap_compat_cmd {
 };
 
 static_assert(offsetof(struct npheap_compat_cmd, offset) ==
-	      offsetof(struct npheap_cmd, offset));
+	      offsetof(struct msg_slot_npheap_cmd, offset));
 
 static long npheap_compat_ioctl(struct file *file, unsigned int cmd,
 				unsigned long arg)
@@ -1505,7 +1504,7 @@ static long npheap_compat_ioctl(struct file *file, unsigned int cmd,
 	struct npheap_compat_cmd ucmd;
 
 	if (!npheap_cmd_known(cmd, sizeof(ucmd)) &&
-	    !npheap_cmd_known(cmd, sizeof(struct npheap_cmd)))
+	    !npheap_cmd_known(cmd, sizeof(struct msg_slot_npheap_cmd)))
 		return -ENOTTY;
 	if (copy_from_user(&ucmd, compat_ptr(arg), sizeof(ucmd)))
 		return -EFAULT;

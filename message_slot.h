@@ -3,7 +3,9 @@
  * The user/kernel interface of the message_slot driver.
  *
  * Included both by the module and by plain user-space C11 programs, so it
- * uses only <linux/ioctl.h>, which exists on both sides.
+ * uses only <linux/types.h> and <linux/ioctl.h>, which exist on both sides.
+ * It is the module's only header: the module builds from message_slot.c
+ * and this file alone.
  *
  * Minor map of the single major-235 driver:
  *
@@ -14,7 +16,14 @@
 #ifndef MESSAGE_SLOT_H
 #define MESSAGE_SLOT_H
 
+#include <linux/types.h>
 #include <linux/ioctl.h>
+
+#ifndef __KERNEL__
+#ifndef __user
+#define __user		/* kernel annotation of user pointers (sparse) */
+#endif
+#endif
 
 #define MAJOR_NUM		235
 #define DEVICE_NAME		"message_slot"
@@ -45,6 +54,26 @@
 #define MSG_SLOT_MINORS		524288U		/* 2^19 */
 #define NPHEAP_MINOR_BASE	MSG_SLOT_MINORS
 #define NPHEAP_MINORS		16U
+
+/*
+ * The NP-Heap ioctls, binary compatible with the original course module.
+ * Programs use them through npheap_shim/npheap/npheap.h (struct npheap_cmd,
+ * NPHEAP_IOCTL_*), which stays standalone for the original course code;
+ * tests/static/npheap_abi_agree.c fails to compile if the two differ.
+ * The object id is offset >> PAGE_SHIFT; the other fields are ignored (the
+ * original library leaves them uninitialised).
+ */
+struct msg_slot_npheap_cmd {
+	__u64 op;
+	__u64 offset;
+	__u64 size;
+	void __user *data;
+};
+
+#define MSG_SLOT_NPHEAP_LOCK	_IOWR('N', 0x43, struct msg_slot_npheap_cmd)
+#define MSG_SLOT_NPHEAP_UNLOCK	_IOWR('N', 0x44, struct msg_slot_npheap_cmd)
+#define MSG_SLOT_NPHEAP_DELETE	_IOWR('N', 0x45, struct msg_slot_npheap_cmd)
+#define MSG_SLOT_NPHEAP_GETSIZE	_IOWR('N', 0x46, struct msg_slot_npheap_cmd)
 
 #ifndef __KERNEL__
 #include <errno.h>

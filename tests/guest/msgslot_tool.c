@@ -10,6 +10,8 @@
  *   msgslot_tool verify <dev> <first> <count> <len>  channels first.., content from the id
  *   msgslot_tool churn <dev> <count>           open, select a channel, read, close, count times
  *   msgslot_tool slabstat                      "slab_kb sunreclaim_kb slabinfo_active_kb"
+ *   msgslot_tool openstat <dev> <count>        SUnreclaim kB before and while count
+ *                                              fds are open, each with a channel
  *   msgslot_tool slabtop <n>                   the n slab caches with most active bytes
  *   msgslot_tool kmsg-errors                   text of every kernel log record at level <= err
  *   msgslot_tool as-nobody <prog> [args]       exec prog as uid/gid 65534, no groups
@@ -17,13 +19,14 @@
  */
 #define _GNU_SOURCE
 #include <grp.h>
+#include <sys/resource.h>
 
 #include "tap.h"
 #include "msgslot_util.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: msgslot_tool write|read|fill|verify|slabstat|slabtop|kmsg-errors|strerrors ...\n");
+	fprintf(stderr, "usage: msgslot_tool write|read|fill|verify|slabstat|openstat|slabtop|kmsg-errors|strerrors ...\n");
 	return 2;
 }
 
@@ -167,6 +170,30 @@ static int slabstat(void)
 	return 0;
 }
 
+static int openstat(const char *dev, unsigned long count)
+{
+	struct rlimit lim = { count + 64, count + 64 };
+	long before = meminfo_kb("SUnreclaim"), during;
+	int *fds = calloc(count, sizeof(*fds));
+	unsigned long i;
+
+	if (!fds || setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+		fprintf(stderr, "openstat: %s\n", tap_errno_name(errno));
+		return 1;
+	}
+	for (i = 0; i < count; i++) {
+		fds[i] = open_channel(dev, "1", O_RDONLY);
+		if (fds[i] < 0)
+			return 1;
+	}
+	during = meminfo_kb("SUnreclaim");
+	for (i = 0; i < count; i++)
+		close(fds[i]);
+	free(fds);
+	printf("%ld %ld\n", before, during);
+	return 0;
+}
+
 static int cmp_active(const void *a, const void *b)
 {
 	const struct slab_line *x = a, *y = b;
@@ -301,6 +328,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "slabstat") == 0 && argc == 2)
 		return slabstat();
+	if (strcmp(cmd, "openstat") == 0 && argc == 4)
+		return openstat(argv[2], strtoul(argv[3], NULL, 0));
 	if (strcmp(cmd, "slabtop") == 0 && argc == 3)
 		return slabtop(atoi(argv[2]));
 	if (strcmp(cmd, "kmsg-errors") == 0 && argc == 2)

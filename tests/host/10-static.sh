@@ -69,9 +69,8 @@ if kernels=$(tests/vm/kernels.sh 2> "$WORK/kernels.log"); then
     while read -r kname _ kdir; do
         [[ -n $kname ]] || continue
         src=$WORK/sparse-$kname
-        mkdir -p "$src/npheap_shim/npheap"
+        mkdir -p "$src"
         cp message_slot.c message_slot.h Makefile "$src/"
-        cp npheap_shim/npheap/npheap.h "$src/npheap_shim/npheap/"
         # C=2: check every file. The build's own "CC"/"CHECK" lines are
         # progress; any other line about a source file is a finding.
         make -C "$kdir" M="$src" C=2 modules > "$src/build.log" 2>&1 || true

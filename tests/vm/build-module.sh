@@ -24,7 +24,7 @@ copy_if_changed() {
 
 # The module is every top-level *.c/*.h that is not a CLI or kbuild's own
 # output (a *.mod.c left by `make` for another kernel carries that kernel's
-# symbol versions), plus the NP-Heap ABI header. Its object list comes from
+# symbol versions). Its object list comes from
 # the top-level Kbuild file, else from the Kbuild half of the top-level
 # Makefile (kbuild reads it with KERNELRELEASE set), else a single-object
 # default.
@@ -34,7 +34,6 @@ for f in "$TOP"/*.c "$TOP"/*.h; do
     case ${f##*/} in message_sender.c|message_reader.c|*.mod.c) continue ;; esac
     sources+=("${f##*/}")
 done
-[[ -f $TOP/npheap_shim/npheap/npheap.h ]] && sources+=(npheap_shim/npheap/npheap.h)
 for f in "${sources[@]}"; do
     copy_if_changed "$TOP/$f" "$out/$f"
 done
@@ -43,7 +42,7 @@ if [[ -f $TOP/Kbuild ]]; then
 elif [[ -f $TOP/Makefile ]] && grep -q '^obj-m' "$TOP/Makefile"; then
     copy_if_changed "$TOP/Makefile" "$out/Kbuild"
 else
-    printf '%s\n' 'obj-m := message_slot.o' 'ccflags-y := -I$(src)/npheap_shim' > "$out/Kbuild.new"
+    printf '%s\n' 'obj-m := message_slot.o' > "$out/Kbuild.new"
     copy_if_changed "$out/Kbuild.new" "$out/Kbuild"
     rm -f "$out/Kbuild.new"
 fi

@@ -108,15 +108,17 @@ run_streamed() {
 }
 
 # One VM boot with every guest suite, then the kernel log check. VM_ENV
-# (an array of VAR=value) is the VM's environment on top of this one.
+# (an array of VAR=value) is the VM's environment on top of this one;
+# VM_ADDS (boot.sh --add options) what it gets beside the payload.
 VM_ENV=()
+VM_ADDS=()
 test_kernel() {
     local name=$1 vmlinuz=$2 kdir=$3 KERNEL_TIMEOUT=${4:-$KERNEL_TIMEOUT}
     local log=$LOG_DIR/$name.log start=$SECONDS before=$failed
     # timeout(1) makes its own process group, which run_streamed kills.
     run_streamed "$name" env "${VM_ENV[@]}" timeout -k 30 $((KERNEL_TIMEOUT + 60)) \
         "$VM_DIR/boot.sh" --kernel "$vmlinuz" --kdir "$kdir" --name "$name" \
-        --entry tests/guest/run.sh --timeout "$KERNEL_TIMEOUT" --log "$log"
+        --entry tests/guest/run.sh --timeout "$KERNEL_TIMEOUT" --log "$log" "${VM_ADDS[@]}"
     kernel_verdict "$name" "$log" "$KERNEL_TIMEOUT" "$start" "$before"
 }
 
@@ -274,13 +276,44 @@ if [[ $serial != 1 ]]; then
     fi
 fi
 
+# The course ZIP (`make submission`; a work tree with changes is packed as
+# the commit `git stash create` makes of it), built per Debian kernel as a
+# grader builds it; that kernel's VM runs guest suite 12-submission on it.
+SUB_DIR=build/submission
+SUB_ZIP=$TOP/$SUB_DIR/ex3_ci.zip
+submission_zip_made=0
+if suites_include 12-submission; then
+    mkdir -p "$TOP/$SUB_DIR"
+    rev=$(git stash create 2> /dev/null) || rev=
+    if make -s submission ID=ci ZIP="$SUB_ZIP" REV="${rev:-HEAD}" > "$LOG_DIR/submission.log" 2>&1; then
+        submission_zip_made=1
+    else
+        fail setup submission-zip "make submission failed: $(tail -n1 "$LOG_DIR/submission.log")"
+    fi
+fi
+# submission_adds <name> <kdir>: VM_ADDS for that kernel's ZIP build.
+submission_adds() {
+    VM_ADDS=()
+    [[ $submission_zip_made -eq 1 ]] || return 0
+    if "$VM_DIR/build-submission.sh" "$SUB_ZIP" "$2" "$TOP/$SUB_DIR/$1" \
+            > /dev/null 2> "$LOG_DIR/submission-$1.log"; then
+        # The guest runs the rest of README's "For graders" commands.
+        "$VM_DIR/readme-graders.sh" guest > "$TOP/$SUB_DIR/$1/README-graders.sh"
+        VM_ADDS=(--add "$SUB_DIR/$1")
+    else
+        fail "$1" submission-build "$(tail -n1 "$LOG_DIR/submission-$1.log")"
+    fi
+}
+
 # --- 3. Debian kernels, then the debug kernel ----------------------------------
 while read -r name vmlinuz kdir; do
     [[ -n $name ]] || continue
     if [[ $wanted != "  " && $wanted != *" $name "* ]]; then
         continue
     fi
+    submission_adds "$name" "$kdir"
     test_kernel "$name" "$vmlinuz" "$kdir"
+    VM_ADDS=()
 done <<<"$kernel_lines"
 if [[ $wanted != "  " ]]; then
     for name in $wanted; do

@@ -6,8 +6,8 @@
 
 work=/tmp/suite-cli
 mkdir -p "$work"
-SENDER=$BIN/message_sender
-READER=$BIN/message_reader
+SENDER=${SENDER:-$BIN/message_sender}
+READER=${READER:-$BIN/message_reader}
 TOOL=$BIN/msgslot_tool
 EAGAIN_TEXT='Resource temporarily unavailable|Operation would block'
 

@@ -194,6 +194,44 @@ open_close_frees_state() {
     unload
 }
 
+# The course's bound: total memory O(C*M + F) for C channels holding
+# messages of M bytes and F open files. Measured as SUnreclaim growth per
+# channel (1-byte, then 128-byte messages, dense ids) and per open file,
+# against generous constants (the slab costs are 32 / 160 bytes per
+# message plus a share of a 576-byte index node; KASAN's redzones and
+# lockdep's bigger locks make everything larger on the debug kernel).
+LINEAR_CHANNELS=16384
+LINEAR_FILES=4096
+memory_linear() {
+    if is_debug_kernel; then scale=4; else scale=1; fi
+    load || return 1
+    settle
+    set -- $("$TOOL" slabstat); s0=$2
+    "$TOOL" fill /dev/slot41 1 "$LINEAR_CHANNELS" 1 || { REASON="fill 1-byte failed"; return 1; }
+    settle
+    set -- $("$TOOL" slabstat); s1=$2
+    "$TOOL" fill /dev/slot42 1 "$LINEAR_CHANNELS" 128 || { REASON="fill 128-byte failed"; return 1; }
+    settle
+    set -- $("$TOOL" slabstat); s2=$2
+    set -- $("$TOOL" openstat /dev/slot43 "$LINEAR_FILES" 2> "$work/openstat.err") ||
+        { REASON="openstat failed: $(cat "$work/openstat.err")"; return 1; }
+    f0=$1 f1=$2
+    per1=$(( (s1 - s0) * 1024 / LINEAR_CHANNELS ))
+    per128=$(( (s2 - s1) * 1024 / LINEAR_CHANNELS ))
+    perfile=$(( (f1 - f0) * 1024 / LINEAR_FILES ))
+    figures="per channel: ${per1} B (1-byte), ${per128} B (128-byte); per open file: ${perfile} B"
+    echo "# O(C*M+F): $figures (SUnreclaim $s0 -> $s1 -> $s2 kB; files $f0 -> $f1 kB)"
+    unload || return 1
+    if [ "$per1" -gt $((256 * scale)) ] || [ "$per128" -gt $((512 * scale)) ] ||
+        [ "$perfile" -gt $((2048 * scale)) ]; then
+        REASON="above 256 / 512 / 2048 bytes (x$scale): $figures"; return 1
+    fi
+    if [ "$per128" -le "$per1" ]; then
+        REASON="a 128-byte message costs no more than a 1-byte one, so the measurement saw nothing: $figures"
+        return 1
+    fi
+}
+
 # ---- parameters --------------------------------------------------------------
 
 param_permissions() {
@@ -294,6 +332,7 @@ t rmmod_refused_while_open rmmod_refused_while_open
 t reload_starts_empty reload_starts_empty
 t memory_returns_to_baseline memory_baseline
 t open_close_frees_per_file_state open_close_frees_state
+t memory_linear_in_channels_and_files memory_linear
 t param_permissions param_permissions
 membound
 t censor_period_4 censor_period_4
