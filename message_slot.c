@@ -22,19 +22,23 @@
 
 #include <linux/cdev.h>
 #include <linux/compat.h>
+#include <linux/cred.h>
+#include <linux/debugfs.h>
 #include <linux/device.h>
 #include <linux/fs.h>
-#include <linux/hash.h>
 #include <linux/kref.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/pid.h>
 #include <linux/poll.h>
+#include <linux/random.h>
 #include <linux/rcupdate.h>
 #include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/siphash.h>
 #include <linux/sizes.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -49,6 +53,16 @@ static unsigned long max_msg_bytes = 256UL << 20;
 module_param(max_msg_bytes, ulong, 0644);
 MODULE_PARM_DESC(max_msg_bytes,
 		 "Bound on memory held by all messages, in bytes (default 256 MiB)");
+
+static unsigned long max_msg_bytes_per_user = 64UL << 20;
+module_param(max_msg_bytes_per_user, ulong, 0644);
+MODULE_PARM_DESC(max_msg_bytes_per_user,
+		 "Share of max_msg_bytes one user (real uid) may hold; CAP_SYS_RESOURCE is exempt (default 64 MiB)");
+
+static unsigned long msg_gen_step = 1;
+module_param(msg_gen_step, ulong, 0644);
+MODULE_PARM_DESC(msg_gen_step,
+		 "Test hook: a write advances its channel's generation by this (1..2^32, default 1)");
 
 static unsigned int max_channels = 1U << 20;
 module_param(max_channels, uint, 0644);
@@ -74,6 +88,11 @@ module_param(npheap_max_locks, uint, 0644);
 MODULE_PARM_DESC(npheap_max_locks,
 		 "Bound on lock entries (ids locked or waited for) per NP-Heap heap (default 131072)");
 
+static unsigned int npheap_max_locks_per_user = 16384;
+module_param(npheap_max_locks_per_user, uint, 0644);
+MODULE_PARM_DESC(npheap_max_locks_per_user,
+		 "Share of npheap_max_locks one user (real uid) may hold in all heaps; CAP_SYS_RESOURCE is exempt (default 16384)");
+
 static unsigned int npheap_nodes = 1;
 module_param(npheap_nodes, uint, 0444);
 MODULE_PARM_DESC(npheap_nodes,
@@ -89,15 +108,21 @@ struct mem_budget {
 	const unsigned long *limit;
 };
 
-static bool budget_charge(struct mem_budget *budget, long bytes)
+/* Add @bytes to @used unless that takes it past @limit (a refund always works). */
+static bool counter_charge(atomic_long_t *used, long bytes, unsigned long limit)
 {
-	long used = atomic_long_add_return(bytes, &budget->used);
+	long now = atomic_long_add_return(bytes, used);
 
-	if (bytes > 0 && (unsigned long)used > READ_ONCE(*budget->limit)) {
-		atomic_long_sub(bytes, &budget->used);
+	if (bytes > 0 && (unsigned long)now > limit) {
+		atomic_long_sub(bytes, used);
 		return false;
 	}
 	return true;
+}
+
+static bool budget_charge(struct mem_budget *budget, long bytes)
+{
+	return counter_charge(&budget->used, bytes, READ_ONCE(*budget->limit));
 }
 
 static void budget_uncharge(struct mem_budget *budget, long bytes)
@@ -124,6 +149,81 @@ module_param_cb(msg_bytes_used, &budget_used_ops, &msg_budget, 0444);
 MODULE_PARM_DESC(msg_bytes_used, "Bytes charged to max_msg_bytes now");
 module_param_cb(npheap_bytes_used, &budget_used_ops, &npheap_budget, 0444);
 MODULE_PARM_DESC(npheap_bytes_used, "Bytes charged to npheap_max_bytes now");
+
+/*
+ * DOC: Per-user shares
+ *
+ * As POSIX message queues charge RLIMIT_MSGQUEUE to a user, what one user
+ * makes the module hold is also counted against that user's share of the
+ * module-wide bound, so that one user reaching its share leaves the rest to
+ * everybody else: message memory (max_msg_bytes_per_user) and NP-Heap lock
+ * entries (npheap_max_locks_per_user).  The user is the caller's real uid;
+ * callers with CAP_SYS_RESOURCE are counted but not held to a share (as
+ * with pipe buffers).  One entry per uid that ever used the module, kept
+ * until unload: unprivileged callers cannot make up uids.
+ */
+struct user_share {
+	kuid_t uid;
+	atomic_long_t msg_bytes;
+	atomic_t npheap_locks;
+};
+
+/* uid -> struct user_share; entries are only added, until unload. */
+static DEFINE_XARRAY_FLAGS(user_shares, XA_FLAGS_ACCOUNT);
+
+/* The caller's share, made on first use; NULL when that allocation fails. */
+static struct user_share *user_share_get(gfp_t gfp)
+{
+	kuid_t uid = current_uid();
+	struct user_share *share, *prev;
+
+	share = xa_load(&user_shares, __kuid_val(uid));
+	if (share)
+		return share;
+	share = kzalloc(sizeof(*share), gfp | __GFP_ACCOUNT);
+	if (!share)
+		return NULL;
+	share->uid = uid;
+	prev = xa_cmpxchg(&user_shares, __kuid_val(uid), NULL, share, gfp);
+	if (prev) {
+		kfree(share);
+		return xa_is_err(prev) ? NULL : prev;
+	}
+	return share;
+}
+
+/* Exempt from shares?  Asked only once a share would be exceeded. */
+static bool user_share_exempt(void)
+{
+	return capable(CAP_SYS_RESOURCE);
+}
+
+static void user_shares_destroy(void)
+{
+	struct user_share *share;
+	unsigned long uid;
+
+	xa_for_each(&user_shares, uid, share)
+		kfree(share);
+	xa_destroy(&user_shares);
+}
+
+/* "uid msg_bytes npheap_locks" per user, for admins and tests. */
+static int user_shares_show(struct seq_file *m, void *unused)
+{
+	struct user_share *share;
+	unsigned long uid;
+
+	seq_puts(m, "uid msg_bytes npheap_locks\n");
+	xa_for_each(&user_shares, uid, share)
+		seq_printf(m, "%lu %ld %d\n", uid,
+			   atomic_long_read(&share->msg_bytes),
+			   atomic_read(&share->npheap_locks));
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(user_shares);
+
+static struct dentry *debugfs_dir;
 
 /*
  * xarray index nodes are charged to the budgets as well: an unprivileged
@@ -187,23 +287,33 @@ static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
  * 32-byte objects and 128-byte ones the 160-byte objects.
  *
  * @gen counts the channel's writes (1 for the first, never 0) for poll and
- * waiting reads; a new buffer carries it on.  It shares its bytes with
- * @rcu, which is only written once the buffer has been replaced: the
- * replacing writer bumps the seqcount before call_rcu(), so a reader that
- * copied a clobbered @gen retries and finds the new buffer.
+ * waiting reads; a new buffer carries it on.  64 bits never wrap, so "read
+ * or not" is a plain comparison however many writes come between reads.
+ * @owner is the user whose share the buffer is charged to.  Both share
+ * their bytes with @rcu, which is only written once the buffer has been
+ * replaced: the replacing writer bumps the seqcount before call_rcu(), so
+ * a reader that copied a clobbered @gen retries and finds the new buffer.
  */
 struct msgslot_msg {
 	union {
 		struct rcu_head rcu;
-		u32 gen;
+		struct {
+			u64 gen;
+			struct user_share *owner;
+		};
 	};
 	u8 len;
 	u8 data[];
 };
 
-static u32 msg_next_gen(const struct msgslot_msg *msg)
+/* The costs README and the tests state: a 17-byte header on 64-bit. */
+static_assert(!IS_ENABLED(CONFIG_64BIT) ||
+	      offsetof(struct msgslot_msg, data) == 17);
+
+static u64 msg_next_gen(const struct msgslot_msg *msg)
 {
-	u32 gen = msg ? msg->gen + 1 : 1;
+	u64 step = clamp_t(u64, READ_ONCE(msg_gen_step), 1, 1ULL << 32);
+	u64 gen = msg ? msg->gen + step : 1;
 
 	return gen ? gen : 1;	/* 0 means "nothing read" in msgslot_file */
 }
@@ -234,11 +344,11 @@ static long msg_charge(const struct msgslot_msg *msg)
 	return msg ? MSG_OBJ_SIZE(msg->len) : 0;
 }
 
-static struct msgslot_msg *msg_alloc(const u8 *text, size_t len)
+static struct msgslot_msg *msg_alloc(const u8 *text, size_t len, gfp_t gfp)
 {
 	struct msgslot_msg *msg;
 
-	msg = kmem_cache_alloc(msg_caches[msg_cache_index(len)], GFP_KERNEL);
+	msg = kmem_cache_alloc(msg_caches[msg_cache_index(len)], gfp);
 	if (msg) {
 		msg->len = len;
 		memcpy(msg->data, text, len);
@@ -287,11 +397,14 @@ static DEFINE_XARRAY(msgslots);
  * walks that bucket only when it is not empty, and msgslot_watch_wake()
  * filters by slot and channel, then wakes the file's own @wq, where poll
  * tables and waiting readers sleep.  So a write wakes nobody on other
- * channels, and costs one load of a bucket head when nobody watches.
+ * channels, and costs one load of a bucket head when nobody watches.  The
+ * bucket hash is keyed with a random key, so nobody can choose channels
+ * whose watchers share another user's bucket.
  */
 #define MSGSLOT_WATCH_BITS	8
 
 static struct wait_queue_head msgslot_watchers[1 << MSGSLOT_WATCH_BITS];
+static hsiphash_key_t msgslot_watch_key;
 
 struct msgslot_key {
 	struct msgslot *slot;
@@ -301,8 +414,12 @@ struct msgslot_key {
 static struct wait_queue_head *msgslot_bucket(struct msgslot *slot,
 					      u32 channel)
 {
-	return &msgslot_watchers[hash_32(hash_ptr(slot, 32) ^ channel,
-					 MSGSLOT_WATCH_BITS)];
+	unsigned long ptr = (unsigned long)slot;
+
+	return &msgslot_watchers[hsiphash_3u32(lower_32_bits(ptr),
+					       upper_32_bits(ptr), channel,
+					       &msgslot_watch_key) &
+				 ((1U << MSGSLOT_WATCH_BITS) - 1)];
 }
 
 /*
@@ -317,8 +434,8 @@ struct msgslot_file {
 	struct msgslot *slot;
 	spinlock_t lock;	/* see above */
 	u32 channel;
-	u32 seen;
 	u32 watched;
+	u64 seen;
 	bool censor;
 	bool wait;
 	struct wait_queue_entry watch;
@@ -410,16 +527,31 @@ static void msgslot_notify(struct msgslot *slot, u32 channel)
  * Does @channel hold a message @mf has not read?  Under the xa_lock,
  * which orders it against writers for msgslot_notify().
  */
+/* @mf->seen without tearing: 64-bit loads are single loads on 64-bit only. */
+static u64 msgslot_seen(struct msgslot_file *mf)
+{
+#if BITS_PER_LONG == 64
+	return READ_ONCE(mf->seen);
+#else
+	u64 seen;
+
+	spin_lock(&mf->lock);
+	seen = mf->seen;
+	spin_unlock(&mf->lock);
+	return seen;
+#endif
+}
+
 static bool msgslot_unseen(struct msgslot_file *mf, u32 channel)
 {
 	struct msgslot_msg *msg;
-	u32 gen;
+	u64 gen;
 
 	xa_lock(&mf->slot->channels);
 	msg = xa_load(&mf->slot->channels, channel);
 	gen = msg ? msg->gen : 0;
 	xa_unlock(&mf->slot->channels);
-	return gen && gen != READ_ONCE(mf->seen);
+	return gen && gen != msgslot_seen(mf);
 }
 
 static int msgslot_open(struct inode *inode, struct file *file)
@@ -486,15 +618,12 @@ static void msgslot_set_channel(struct msgslot_file *mf, u32 channel)
 }
 
 /* Remember that generation @gen of @channel was read, never going back. */
-static void msgslot_mark_seen(struct msgslot_file *mf, u32 channel, u32 gen)
+static void msgslot_mark_seen(struct msgslot_file *mf, u32 channel, u64 gen)
 {
-	u32 seen = READ_ONCE(mf->seen);
-
-	if (seen == gen)
+	if (msgslot_seen(mf) == gen)
 		return;
 	spin_lock(&mf->lock);
-	seen = mf->seen;
-	if (mf->channel == channel && (!seen || (s32)(gen - seen) > 0))
+	if (mf->channel == channel && gen > mf->seen)
 		WRITE_ONCE(mf->seen, gen);
 	spin_unlock(&mf->lock);
 }
@@ -541,6 +670,9 @@ static long msgslot_ioctl(struct file *file, unsigned int cmd,
 		if (value > 1)
 			return -EINVAL;
 		WRITE_ONCE(mf->wait, value);
+		/* Readers already asleep return as reads without waiting. */
+		if (!value)
+			wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
 		return 0;
 	default:
 		return -EINVAL;
@@ -552,7 +684,7 @@ static long msgslot_ioctl(struct file *file, unsigned int cmd,
  * (0: never written) and its generation in @gen.
  */
 static size_t msgslot_copy(struct msgslot *slot, u32 channel, u8 *copy,
-			   size_t count, u32 *gen)
+			   size_t count, u64 *gen)
 {
 	seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
 	const struct msgslot_msg *msg;
@@ -583,7 +715,7 @@ static size_t msgslot_copy(struct msgslot *slot, u32 channel, u8 *copy,
  * msgslot_mark_seen(), -ENOSPC if it does not fit, or an error.
  */
 static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
-			     bool nonblock, u32 *channelp, u32 *gen)
+			     bool nonblock, u32 *channelp, u64 *gen)
 {
 	u32 channel = READ_ONCE(mf->channel);
 	size_t len;
@@ -596,13 +728,14 @@ static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
 
 		len = msgslot_copy(mf->slot, channel, copy, count, gen);
 		/* Without waiting reads, a read never sleeps (the contract). */
-		if (!READ_ONCE(mf->wait) || (len && *gen != READ_ONCE(mf->seen)))
+		if (!READ_ONCE(mf->wait) || (len && *gen != msgslot_seen(mf)))
 			break;
 		if (nonblock)
 			return -EAGAIN;
 		msgslot_watch(mf, channel);
 		ret = wait_event_interruptible(mf->wq,
 					       READ_ONCE(mf->channel) != channel ||
+					       !READ_ONCE(mf->wait) ||
 					       msgslot_unseen(mf, channel));
 		if (ret)
 			return ret;
@@ -623,8 +756,9 @@ static ssize_t msgslot_read(struct file *file, char __user *buf, size_t count,
 {
 	struct msgslot_file *mf = file->private_data;
 	u8 copy[MSG_SLOT_MAX_LEN];
-	u32 channel, gen;
+	u32 channel;
 	ssize_t len;
+	u64 gen;
 
 	len = msgslot_fetch(mf, copy, count, file->f_flags & O_NONBLOCK,
 			    &channel, &gen);
@@ -641,8 +775,9 @@ static ssize_t msgslot_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
 	struct msgslot_file *mf = iocb->ki_filp->private_data;
 	u8 copy[MSG_SLOT_MAX_LEN];
-	u32 channel, gen;
+	u32 channel;
 	ssize_t len;
+	u64 gen;
 
 	len = msgslot_fetch(mf, copy, iov_iter_count(to),
 			    (iocb->ki_filp->f_flags & O_NONBLOCK) ||
@@ -676,39 +811,82 @@ static __poll_t msgslot_poll(struct file *file, poll_table *pt)
 }
 
 /*
- * Make @text @channel's message.  The common case, a message of the same
- * size class, is copied in place; otherwise a new buffer is swapped in and
- * charged the size difference plus, for a new channel, the index nodes it
- * needs.  Channels are never erased, so a charged node stays charged until
- * the slot is destroyed on unload.
+ * Charge storing a buffer of @new_bytes over @old, with @node_bytes of new
+ * index nodes: the budget gets the difference; @writer's share gets all of
+ * it and @old's owner, if another user, has @old refunded, so a message is
+ * always charged to the user who wrote it last.  -EAGAIN: past @writer's
+ * share, and *@exempt (-1: not asked yet) must be asked first.  xa_lock held.
+ */
+static int msg_charge_store(struct user_share *writer, int *exempt,
+			    const struct msgslot_msg *old, long new_bytes,
+			    long node_bytes)
+{
+	long old_bytes = msg_charge(old);
+	bool mine = old && old->owner == writer;
+	long delta = new_bytes - old_bytes + node_bytes;
+	long to_writer = new_bytes + node_bytes - (mine ? old_bytes : 0);
+	unsigned long share = *exempt > 0 ? ULONG_MAX :
+				READ_ONCE(max_msg_bytes_per_user);
+
+	if (!budget_charge(&msg_budget, delta))
+		return -ENOMEM;
+	if (!counter_charge(&writer->msg_bytes, to_writer, share)) {
+		budget_uncharge(&msg_budget, delta);
+		return *exempt < 0 ? -EAGAIN : -ENOMEM;
+	}
+	if (old && !mine)
+		atomic_long_sub(old_bytes, &old->owner->msg_bytes);
+	return 0;
+}
+
+/*
+ * Make @text @channel's message, written by @writer.  The common case, a
+ * message of the same size class, is copied in place; otherwise a new
+ * buffer is swapped in, and a new channel is also charged the index nodes
+ * it needs.  Channels are never erased, so a charged node stays charged
+ * (to the budget and to the user who created the channel) until unload.
+ * @gfp: GFP_NOWAIT for IOCB_NOWAIT writes, which get -EAGAIN instead of
+ * waiting for memory.
  */
 static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
-			   size_t len)
+			   size_t len, struct user_share *writer, gfp_t gfp)
 {
 	seqcount_spinlock_t *seq = msgslot_seq(slot, channel);
 	XA_STATE(xas, &slot->channels, channel);
 	struct msgslot_msg *msg, *old;
 	unsigned long nodes, left;
-	long delta;
+	bool nomem = false;	/* @ret is an allocation failure */
+	int exempt = -1;
 	int ret;
 
+retry_in_place:
 	xas_lock(&xas);
 	old = xas_load(&xas);
 	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
-		write_seqcount_begin(seq);
-		old->gen = msg_next_gen(old);
-		old->len = len;
-		memcpy(old->data, text, len);
-		write_seqcount_end(seq);
+		ret = old->owner == writer ? 0 :
+			msg_charge_store(writer, &exempt, old, msg_charge(old), 0);
+		if (!ret) {
+			write_seqcount_begin(seq);
+			old->gen = msg_next_gen(old);
+			old->owner = writer;
+			old->len = len;
+			memcpy(old->data, text, len);
+			write_seqcount_end(seq);
+		}
 		xas_unlock(&xas);
-		return 0;
+		if (ret == -EAGAIN) {
+			exempt = user_share_exempt();
+			goto retry_in_place;
+		}
+		return ret;
 	}
 	xas_unlock(&xas);
 	xas_reset(&xas);
 
-	msg = msg_alloc(text, len);
+	msg = msg_alloc(text, len, gfp);
 	if (!msg)
-		return -ENOMEM;
+		return gfpflags_allow_blocking(gfp) ? -ENOMEM : -EAGAIN;
+	msg->owner = writer;
 
 	/* The store allocates under the lock without sleeping, or fails and
 	 * xas_nomem() allocates a node outside it: recount after each retry.
@@ -717,21 +895,28 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 		xas_lock(&xas);
 		old = xas_load(&xas);
 		nodes = old ? 0 : xa_nodes_to_insert(&slot->channels, channel);
-		delta = msg_charge(msg) - msg_charge(old) + nodes * XA_NODE_BYTES;
-		if (!old && slot->nr_channels >= READ_ONCE(max_channels)) {
+		nomem = false;
+		if (!old && slot->nr_channels >= READ_ONCE(max_channels))
 			ret = -ENOMEM;
-		} else if (!budget_charge(&msg_budget, delta)) {
-			ret = -ENOMEM;
-		} else {
+		else
+			ret = msg_charge_store(writer, &exempt, old,
+					       msg_charge(msg),
+					       nodes * XA_NODE_BYTES);
+		if (!ret) {
 			msg->gen = msg_next_gen(old);
 			xas_store(&xas, msg);
 			ret = xas_error(&xas);
+			nomem = ret == -ENOMEM;
 			if (ret) {
-				/* Nodes linked before the failure stay, charged. */
+				/* Only a new channel allocates (@old is NULL);
+				 * nodes linked before the failure stay, charged.
+				 */
 				left = xa_nodes_to_insert(&slot->channels, channel);
+				budget_uncharge(&msg_budget, msg_charge(msg) +
+						left * XA_NODE_BYTES);
+				atomic_long_sub(msg_charge(msg) + left * XA_NODE_BYTES,
+						&writer->msg_bytes);
 				nodes -= left;
-				budget_uncharge(&msg_budget,
-						delta - nodes * XA_NODE_BYTES);
 			} else if (!old) {
 				slot->nr_channels++;
 			} else {
@@ -742,11 +927,16 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 			slot->index_bytes += nodes * XA_NODE_BYTES;
 		}
 		xas_unlock(&xas);
-	} while (xas_nomem(&xas, GFP_KERNEL_ACCOUNT));
+		if (ret == -EAGAIN) {
+			exempt = user_share_exempt();
+			xas_set(&xas, channel);
+			continue;
+		}
+	} while (ret == -EAGAIN || xas_nomem(&xas, gfp | __GFP_ACCOUNT));
 
 	if (ret) {
 		msg_free(msg);
-		return ret;
+		return nomem && !gfpflags_allow_blocking(gfp) ? -EAGAIN : ret;
 	}
 	if (old) {
 		/* Order the seqcount bump before call_rcu() overwrites ->gen. */
@@ -756,10 +946,15 @@ static int msgslot_publish(struct msgslot *slot, u32 channel, const u8 *text,
 	return 0;
 }
 
-/* Store the @count bytes copied into @text as @channel's message. */
+/*
+ * Store the @count bytes copied into @text as @channel's message; @nowait:
+ * fail with -EAGAIN rather than wait for memory.
+ */
 static ssize_t msgslot_store(struct msgslot_file *mf, u32 channel, u8 *text,
-			     size_t count)
+			     size_t count, bool nowait)
 {
+	gfp_t gfp = nowait ? GFP_NOWAIT | __GFP_NOWARN : GFP_KERNEL;
+	struct user_share *writer;
 	int ret;
 
 	if (READ_ONCE(mf->censor)) {
@@ -769,7 +964,10 @@ static ssize_t msgslot_store(struct msgslot_file *mf, u32 channel, u8 *text,
 			text[i] = '#';
 	}
 
-	ret = msgslot_publish(mf->slot, channel, text, count);
+	writer = user_share_get(gfp);
+	if (!writer)
+		return nowait ? -EAGAIN : -ENOMEM;
+	ret = msgslot_publish(mf->slot, channel, text, count, writer, gfp);
 	if (ret)
 		return ret;
 	msgslot_notify(mf->slot, channel);
@@ -790,7 +988,7 @@ static ssize_t msgslot_write(struct file *file, const char __user *buf,
 	/* Copy first: a bad buffer must leave the old message untouched. */
 	if (copy_from_user(text, buf, count))
 		return -EINVAL;
-	return msgslot_store(mf, channel, text, count);
+	return msgslot_store(mf, channel, text, count, false);
 }
 
 /*
@@ -810,7 +1008,8 @@ static ssize_t msgslot_write_iter(struct kiocb *iocb, struct iov_iter *from)
 		return -EMSGSIZE;
 	if (copy_from_iter(text, count, from) != count)
 		return -EINVAL;
-	return msgslot_store(mf, channel, text, count);
+	return msgslot_store(mf, channel, text, count,
+			     iocb->ki_flags & IOCB_NOWAIT);
 }
 
 static const struct file_operations msgslot_fops = {
@@ -875,7 +1074,8 @@ struct npheap_obj {
 	struct kref ref;
 	struct rcu_head rcu;
 	pgoff_t id;
-	unsigned long npages;	/* grows only, under npheap.objects_lock */
+	struct mutex grow_lock;	/* serialises growing this object */
+	unsigned long npages;	/* grows only, under @grow_lock */
 	struct xarray pages;	/* page index -> struct page */
 };
 
@@ -888,13 +1088,28 @@ struct npheap_obj {
  */
 struct npheap_idlock {
 	struct hlist_node node;		/* in its bucket's chain */
-	struct list_head held;		/* in file->held while held */
+	struct list_head held;		/* in holder->locks while held */
 	pgoff_t id;
 	refcount_t ref;
 	struct pid *owner;		/* holding thread, NULL when free */
-	struct pid *owner_tgid;		/* its process */
-	struct npheap_file *file;	/* the open file it was taken through */
+	struct npheap_holder *holder;	/* its process and open file */
+	struct user_share *share;	/* the user charged for the entry */
 	wait_queue_head_t wait;
+};
+
+/*
+ * The locks one process holds through one open file, so that its close()
+ * walks its own locks only, whoever else shares the file (fork).  Made by
+ * the process's first lock() through the file, freed with its last lock;
+ * @ref counts the locks on @locks plus lock() calls in progress.  All
+ * fields are protected by the file's lock.
+ */
+struct npheap_holder {
+	struct list_head node;		/* in file->holders */
+	struct list_head locks;
+	struct npheap_file *file;
+	struct pid *tgid;
+	unsigned int ref;
 };
 
 /*
@@ -907,28 +1122,35 @@ struct npheap_lock_bucket {
 	struct hlist_head chain;
 };
 
-/* The lock index of a heap: a fixed table of buckets, made on first open. */
+/*
+ * The lock index of a heap: a fixed table of buckets, made on first open.
+ * Ids are bucketed by siphash under a random key of the table's own, so
+ * no choice of ids makes another id's chain longer than chance does.
+ */
 struct npheap_locktab {
 	unsigned int bits;
+	siphash_key_t key;
 	atomic_t count;			/* entries, bounded by npheap_max_locks */
 	struct npheap_lock_bucket buckets[];
 };
 
 /*
- * An open file of a heap.  @lock protects @held, the locks taken through
- * this file, so that close() walks only those (order: bucket, then file).
+ * An open file of a heap.  @lock protects @holders and everything in them
+ * (order: bucket, then file).
  */
 struct npheap_file {
 	struct npheap *heap;
 	struct npheap_locktab *locks;
 	spinlock_t lock;		/* see above */
-	struct list_head held;
+	struct list_head holders;
 };
 
 /*
- * objects_lock serialises creating, growing and deleting objects of the
- * heap (it is a mutex because creation allocates pages); lookups for mmap
- * and getsize go through RCU and never take it.
+ * objects_lock serialises inserting and erasing objects of the heap, a
+ * few instructions each: pages are allocated and zeroed before (a new
+ * object) or under the object's own grow_lock (growth), so one user's big
+ * object never delays another's.  Lookups for mmap and getsize go through
+ * RCU and never take it.
  */
 struct npheap {
 	struct mutex objects_lock;	/* see above */
@@ -991,6 +1213,7 @@ static void npheap_obj_release(struct kref *ref)
 
 	npheap_obj_free_pages(obj, 0);
 	xa_destroy(&obj->pages);
+	mutex_destroy(&obj->grow_lock);
 	budget_uncharge(&npheap_budget, npheap_obj_charge(obj->id, obj->npages));
 	kfree_rcu(obj, rcu);
 }
@@ -1000,7 +1223,13 @@ static void npheap_obj_put(struct npheap_obj *obj)
 	kref_put(&obj->ref, npheap_obj_release);
 }
 
-/* Grow @obj to @npages zeroed pages; on failure it is left as it was. */
+/* Zeroed pages between two checks for a fatal signal (SIGKILL). */
+#define NPHEAP_PAGES_PER_CHECK	256
+
+/*
+ * Grow @obj to @npages zeroed pages; on failure it is left as it was.
+ * The caller holds @obj's grow_lock or is the only one who can see @obj.
+ */
 static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
 {
 	long charge;
@@ -1017,6 +1246,11 @@ static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
 	for (index = obj->npages; index < npages; index++) {
 		struct page *page;
 
+		if (index % NPHEAP_PAGES_PER_CHECK == 0 &&
+		    fatal_signal_pending(current)) {
+			ret = -EINTR;
+			goto undo;
+		}
 		page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_ACCOUNT);
 		if (!page) {
 			ret = -ENOMEM;
@@ -1038,51 +1272,101 @@ undo:
 	return ret;
 }
 
-/* Take a reference on object @id of at least @npages, creating/growing it. */
-static struct npheap_obj *npheap_obj_get(struct npheap *heap, pgoff_t id,
-					 unsigned long npages)
+/* A new object @id of @npages zeroed pages, seen by nobody yet. */
+static struct npheap_obj *npheap_obj_new(pgoff_t id, unsigned long npages)
 {
 	struct npheap_obj *obj;
 	int ret;
 
-	rcu_read_lock();
-	obj = xa_load(&heap->objects, id);
-	if (obj && READ_ONCE(obj->npages) >= npages &&
-	    kref_get_unless_zero(&obj->ref)) {
-		rcu_read_unlock();
-		return obj;
-	}
-	rcu_read_unlock();
-
-	mutex_lock(&heap->objects_lock);
-	obj = xa_load(&heap->objects, id);
-	if (obj) {
-		ret = obj->npages < npages ? npheap_obj_grow(obj, npages) : 0;
-		if (ret)
-			goto unlock;
-		kref_get(&obj->ref);
-		goto unlock;
-	}
-
 	obj = kzalloc(sizeof(*obj), GFP_KERNEL_ACCOUNT);
-	if (!obj) {
-		ret = -ENOMEM;
-		goto unlock;
-	}
+	if (!obj)
+		return ERR_PTR(-ENOMEM);
 	kref_init(&obj->ref);
 	obj->id = id;
+	mutex_init(&obj->grow_lock);
 	xa_init_flags(&obj->pages, XA_FLAGS_ACCOUNT);
 	ret = npheap_obj_grow(obj, npages);
-	if (!ret)
-		ret = xa_err(xa_store(&heap->objects, id, obj, GFP_KERNEL));
 	if (ret) {
 		npheap_obj_put(obj);
-		goto unlock;
+		return ERR_PTR(ret);
 	}
-	kref_get(&obj->ref);
-unlock:
-	mutex_unlock(&heap->objects_lock);
-	return ret ? ERR_PTR(ret) : obj;
+	return obj;
+}
+
+/* Grow @obj, which the caller holds a reference on, to at least @npages. */
+static int npheap_obj_grow_to(struct npheap_obj *obj, unsigned long npages)
+{
+	int ret;
+
+	if (READ_ONCE(obj->npages) >= npages)
+		return 0;
+	ret = mutex_lock_killable(&obj->grow_lock);
+	if (ret)
+		return ret;
+	ret = obj->npages < npages ? npheap_obj_grow(obj, npages) : 0;
+	mutex_unlock(&obj->grow_lock);
+	return ret;
+}
+
+/* @id's object with a reference, or NULL. */
+static struct npheap_obj *npheap_obj_find(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_obj *obj;
+
+	rcu_read_lock();
+	obj = xa_load(&heap->objects, id);
+	if (obj && !kref_get_unless_zero(&obj->ref))
+		obj = NULL;
+	rcu_read_unlock();
+	return obj;
+}
+
+/*
+ * Take a reference on object @id of at least @npages, creating or growing
+ * it.  A new object is made in full before objects_lock is taken to
+ * insert it; if another was inserted meanwhile, that one is used.
+ */
+static struct npheap_obj *npheap_obj_get(struct npheap *heap, pgoff_t id,
+					 unsigned long npages)
+{
+	struct npheap_obj *obj, *fresh;
+	int ret;
+
+	obj = npheap_obj_find(heap, id);
+	if (!obj) {
+		fresh = npheap_obj_new(id, npages);
+		if (IS_ERR(fresh))
+			return fresh;
+		ret = mutex_lock_killable(&heap->objects_lock);
+		if (ret) {
+			npheap_obj_put(fresh);
+			return ERR_PTR(ret);
+		}
+		obj = xa_load(&heap->objects, id);
+		if (obj) {
+			/* In the array, so its reference is there too. */
+			kref_get(&obj->ref);
+		} else {
+			ret = xa_err(xa_store(&heap->objects, id, fresh,
+					      GFP_KERNEL));
+			if (!ret) {
+				obj = fresh;
+				kref_get(&obj->ref);
+				fresh = NULL;
+			}
+		}
+		mutex_unlock(&heap->objects_lock);
+		if (fresh)
+			npheap_obj_put(fresh);
+		if (ret)
+			return ERR_PTR(ret);
+	}
+	ret = npheap_obj_grow_to(obj, npages);
+	if (ret) {
+		npheap_obj_put(obj);
+		return ERR_PTR(ret);
+	}
+	return obj;
 }
 
 static void npheap_vm_open(struct vm_area_struct *vma)
@@ -1156,8 +1440,11 @@ static long npheap_getsize(struct npheap *heap, pgoff_t id)
 static long npheap_delete(struct npheap *heap, pgoff_t id)
 {
 	struct npheap_obj *obj;
+	int ret;
 
-	mutex_lock(&heap->objects_lock);
+	ret = mutex_lock_killable(&heap->objects_lock);
+	if (ret)
+		return ret;
 	obj = xa_erase(&heap->objects, id);
 	mutex_unlock(&heap->objects_lock);
 	if (obj)
@@ -1171,7 +1458,8 @@ static long npheap_delete(struct npheap *heap, pgoff_t id)
 static struct npheap_lock_bucket *npheap_bucket(struct npheap_locktab *tab,
 						pgoff_t id)
 {
-	return &tab->buckets[hash_long(id, tab->bits)];
+	return &tab->buckets[siphash_1u64(id, &tab->key) &
+			     ((1U << tab->bits) - 1)];
 }
 
 static struct npheap_idlock *npheap_idlock_lookup(struct npheap_lock_bucket *b,
@@ -1192,6 +1480,7 @@ static void npheap_idlock_put_locked(struct npheap_locktab *tab,
 	if (refcount_dec_and_test(&lock->ref)) {
 		hlist_del(&lock->node);
 		atomic_dec(&tab->count);
+		atomic_dec(&lock->share->npheap_locks);
 		kfree(lock);
 	}
 }
@@ -1222,29 +1511,85 @@ static bool npheap_holder_dead(struct npheap_idlock *lock)
 	return dead;
 }
 
+/* The calling process's holder on @npf, with a reference; NULL: no memory. */
+static struct npheap_holder *npheap_holder_get(struct npheap_file *npf)
+{
+	struct pid *tgid = task_tgid(current);
+	struct npheap_holder *holder, *fresh = NULL;
+
+	for (;;) {
+		spin_lock(&npf->lock);
+		list_for_each_entry(holder, &npf->holders, node)
+			if (holder->tgid == tgid)
+				goto found;
+		if (fresh) {
+			holder = fresh;
+			fresh = NULL;
+			list_add(&holder->node, &npf->holders);
+			goto found;
+		}
+		spin_unlock(&npf->lock);
+		fresh = kzalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+		if (!fresh)
+			return NULL;
+		INIT_LIST_HEAD(&fresh->locks);
+		fresh->file = npf;
+		fresh->tgid = get_pid(tgid);
+	}
+found:
+	holder->ref++;
+	spin_unlock(&npf->lock);
+	if (fresh) {
+		put_pid(fresh->tgid);
+		kfree(fresh);
+	}
+	return holder;
+}
+
+/* File lock held: drop a reference, freeing the holder with the last. */
+static void npheap_holder_put_locked(struct npheap_holder *holder)
+{
+	lockdep_assert_held(&holder->file->lock);
+	if (--holder->ref)
+		return;
+	list_del(&holder->node);
+	put_pid(holder->tgid);
+	kfree(holder);
+}
+
+static void npheap_holder_put(struct npheap_holder *holder)
+{
+	struct npheap_file *npf = holder->file;
+
+	spin_lock(&npf->lock);
+	npheap_holder_put_locked(holder);
+	spin_unlock(&npf->lock);
+}
+
 /* Bucket lock held; the caller gives the holder its reference. */
 static void npheap_idlock_set_owner(struct npheap_idlock *lock,
-				    struct npheap_file *npf)
+				    struct npheap_holder *holder)
 {
 	lock->owner = get_pid(task_pid(current));
-	lock->owner_tgid = get_pid(task_tgid(current));
-	lock->file = npf;
-	spin_lock(&npf->lock);
-	list_add(&lock->held, &npf->held);
-	spin_unlock(&npf->lock);
+	lock->holder = holder;
+	spin_lock(&holder->file->lock);
+	holder->ref++;
+	list_add(&lock->held, &holder->locks);
+	spin_unlock(&holder->file->lock);
 }
 
 /* Bucket lock held; the holder's reference is left to the caller. */
 static void npheap_idlock_clear_owner(struct npheap_idlock *lock)
 {
-	spin_lock(&lock->file->lock);
+	struct npheap_file *npf = lock->holder->file;
+
+	spin_lock(&npf->lock);
 	list_del_init(&lock->held);
-	spin_unlock(&lock->file->lock);
+	npheap_holder_put_locked(lock->holder);
+	spin_unlock(&npf->lock);
 	put_pid(lock->owner);
-	put_pid(lock->owner_tgid);
 	lock->owner = NULL;
-	lock->owner_tgid = NULL;
-	lock->file = NULL;
+	lock->holder = NULL;
 }
 
 /* Give up a held lock and wake one waiter.  Bucket lock held. */
@@ -1263,7 +1608,7 @@ static void npheap_idlock_release(struct npheap_locktab *tab,
  * release the lock the moment the bucket lock drops.  Bucket lock held.
  */
 static bool npheap_idlock_try_take(struct npheap_idlock *lock,
-				   struct npheap_file *npf)
+				   struct npheap_holder *holder)
 {
 	if (lock->owner) {
 		if (!npheap_holder_dead(lock))
@@ -1272,25 +1617,40 @@ static bool npheap_idlock_try_take(struct npheap_idlock *lock,
 	} else {
 		refcount_inc(&lock->ref);
 	}
-	npheap_idlock_set_owner(lock, npf);
+	npheap_idlock_set_owner(lock, holder);
 	return true;
 }
 
-/* A new entry for @id, with the caller's reference, counted against the bound. */
+/*
+ * A new entry for @id, with the caller's reference, counted against the
+ * heap's bound and the caller's share.
+ */
 static struct npheap_idlock *npheap_idlock_alloc(struct npheap_locktab *tab,
 						 pgoff_t id)
 {
 	struct npheap_idlock *lock;
+	struct user_share *share;
 
+	share = user_share_get(GFP_KERNEL);
+	if (!share)
+		return ERR_PTR(-ENOMEM);
+	if (atomic_inc_return(&share->npheap_locks) >
+	    READ_ONCE(npheap_max_locks_per_user) && !user_share_exempt()) {
+		atomic_dec(&share->npheap_locks);
+		return ERR_PTR(-ENOLCK);
+	}
 	if (atomic_inc_return(&tab->count) > READ_ONCE(npheap_max_locks)) {
 		atomic_dec(&tab->count);
+		atomic_dec(&share->npheap_locks);
 		return ERR_PTR(-ENOLCK);
 	}
 	lock = kzalloc(sizeof(*lock), GFP_KERNEL_ACCOUNT);
 	if (!lock) {
 		atomic_dec(&tab->count);
+		atomic_dec(&share->npheap_locks);
 		return ERR_PTR(-ENOMEM);
 	}
+	lock->share = share;
 	lock->id = id;
 	refcount_set(&lock->ref, 1);
 	INIT_LIST_HEAD(&lock->held);
@@ -1309,9 +1669,10 @@ static struct npheap_idlock *npheap_idlock_find(struct npheap_lock_bucket *b,
 	return lock;
 }
 
-static long npheap_lock(struct npheap_file *npf, pgoff_t id)
+/* lock(@id) by the calling thread, as a process of @holder. */
+static long npheap_lock_as(struct npheap_holder *holder, pgoff_t id)
 {
-	struct npheap_locktab *tab = npf->locks;
+	struct npheap_locktab *tab = holder->file->locks;
 	struct npheap_lock_bucket *b = npheap_bucket(tab, id);
 	struct npheap_idlock *lock;
 	DEFINE_WAIT(wait);
@@ -1331,6 +1692,7 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 		lock = npheap_idlock_find(b, id);
 		if (lock) {	/* lost a race */
 			atomic_dec(&tab->count);
+			atomic_dec(&fresh->share->npheap_locks);
 			kfree(fresh);
 		} else {
 			hlist_add_head(&fresh->node, &b->chain);
@@ -1340,7 +1702,7 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	if (lock->owner == task_pid(current))
 		ret = -EDEADLK;
 	else
-		taken = npheap_idlock_try_take(lock, npf);
+		taken = npheap_idlock_try_take(lock, holder);
 	if (ret || taken) {
 		/* When taken, never the last reference: the holder has one. */
 		npheap_idlock_put_locked(tab, lock);
@@ -1352,7 +1714,7 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	for (;;) {
 		prepare_to_wait_exclusive(&lock->wait, &wait, TASK_INTERRUPTIBLE);
 		spin_lock(&b->lock);
-		taken = npheap_idlock_try_take(lock, npf);
+		taken = npheap_idlock_try_take(lock, holder);
 		spin_unlock(&b->lock);
 		if (taken)
 			break;
@@ -1367,6 +1729,18 @@ static long npheap_lock(struct npheap_file *npf, pgoff_t id)
 	if (ret)	/* pass on a wake-up this waiter may have consumed */
 		wake_up(&lock->wait);
 	npheap_idlock_put(tab, b, lock);
+	return ret;
+}
+
+static long npheap_lock(struct npheap_file *npf, pgoff_t id)
+{
+	struct npheap_holder *holder = npheap_holder_get(npf);
+	long ret;
+
+	if (!holder)
+		return -ENOMEM;
+	ret = npheap_lock_as(holder, id);
+	npheap_holder_put(holder);
 	return ret;
 }
 
@@ -1387,20 +1761,21 @@ static long npheap_unlock(struct npheap_file *npf, pgoff_t id)
 }
 
 /*
- * Release the locks on @list (taken through @npf) whose holder belongs to
- * @tgid, or all of them if @tgid is NULL.  One lock at a time: file lock to
- * pick it and pin it, then its bucket lock to release it.
+ * Release the locks of @holder, one at a time: file lock to pick one and
+ * pin it, then its bucket lock to release it.  The caller's reference
+ * keeps @holder alive.
  */
-static void npheap_release_held(struct npheap_file *npf,
-				struct list_head *list, struct pid *tgid)
+static void npheap_release_held(struct npheap_holder *holder)
 {
+	struct npheap_file *npf = holder->file;
 	struct npheap_locktab *tab = npf->locks;
 	struct npheap_lock_bucket *b;
 	struct npheap_idlock *lock;
 
 	for (;;) {
 		spin_lock(&npf->lock);
-		lock = list_first_entry_or_null(list, struct npheap_idlock, held);
+		lock = list_first_entry_or_null(&holder->locks,
+						struct npheap_idlock, held);
 		if (lock)	/* held, so the holder's reference exists */
 			refcount_inc(&lock->ref);
 		spin_unlock(&npf->lock);
@@ -1408,8 +1783,8 @@ static void npheap_release_held(struct npheap_file *npf,
 			return;
 		b = npheap_bucket(tab, lock->id);
 		spin_lock(&b->lock);
-		/* Unless someone else released it meanwhile (off @list then). */
-		if (lock->file == npf && (!tgid || lock->owner_tgid == tgid))
+		/* Unless someone else released it meanwhile (off the list then). */
+		if (lock->holder == holder)
 			npheap_idlock_release(tab, lock);
 		spin_unlock(&b->lock);
 		npheap_idlock_put(tab, b, lock);
@@ -1417,23 +1792,42 @@ static void npheap_release_held(struct npheap_file *npf,
 }
 
 /*
+ * The calling process's holder on @npf with a reference, if it holds or
+ * is taking locks through it; @any: any process's holder.
+ */
+static struct npheap_holder *npheap_holder_find(struct npheap_file *npf,
+						bool any)
+{
+	struct pid *tgid = task_tgid(current);
+	struct npheap_holder *holder;
+
+	spin_lock(&npf->lock);
+	list_for_each_entry(holder, &npf->holders, node) {
+		if (any || holder->tgid == tgid) {
+			holder->ref++;
+			spin_unlock(&npf->lock);
+			return holder;
+		}
+	}
+	spin_unlock(&npf->lock);
+	return NULL;
+}
+
+/*
  * close() of a descriptor, including at exit: release the locks the
- * calling process took through this open file.  Other open files of the
- * heap and other processes sharing this one (fork) keep theirs.
+ * calling process took through this open file, walking only those.  Other
+ * open files of the heap and other processes sharing this one (fork) keep
+ * theirs.
  */
 static int npheap_flush(struct file *file, fl_owner_t owner)
 {
-	struct npheap_file *npf = file->private_data;
-	struct pid *tgid = task_tgid(current);
-	struct npheap_idlock *lock, *next;
-	LIST_HEAD(mine);
+	struct npheap_holder *holder;
 
-	spin_lock(&npf->lock);
-	list_for_each_entry_safe(lock, next, &npf->held, held)
-		if (lock->owner_tgid == tgid)
-			list_move(&lock->held, &mine);
-	spin_unlock(&npf->lock);
-	npheap_release_held(npf, &mine, tgid);
+	holder = npheap_holder_find(file->private_data, false);
+	if (holder) {
+		npheap_release_held(holder);
+		npheap_holder_put(holder);
+	}
 	return 0;
 }
 
@@ -1524,6 +1918,7 @@ static struct npheap_locktab *npheap_locktab_alloc(void)
 	if (!tab)
 		return NULL;
 	tab->bits = bits;
+	get_random_bytes(&tab->key, sizeof(tab->key));
 	for (i = 0; i < 1U << bits; i++) {
 		spin_lock_init(&tab->buckets[i].lock);
 		INIT_HLIST_HEAD(&tab->buckets[i].chain);
@@ -1556,7 +1951,7 @@ static int npheap_open(struct inode *inode, struct file *file)
 	npf->heap = heap;
 	npf->locks = tab;
 	spin_lock_init(&npf->lock);
-	INIT_LIST_HEAD(&npf->held);
+	INIT_LIST_HEAD(&npf->holders);
 	file->private_data = npf;
 	return 0;
 }
@@ -1569,8 +1964,12 @@ static int npheap_open(struct inode *inode, struct file *file)
 static int npheap_release(struct inode *inode, struct file *file)
 {
 	struct npheap_file *npf = file->private_data;
+	struct npheap_holder *holder;
 
-	npheap_release_held(npf, &npf->held, NULL);
+	while ((holder = npheap_holder_find(npf, true))) {
+		npheap_release_held(holder);
+		npheap_holder_put(holder);
+	}
 	kfree(npf);
 	return 0;
 }
@@ -1694,6 +2093,7 @@ static int __init message_slot_init(void)
 	}
 	for (i = 0; i < ARRAY_SIZE(msgslot_watchers); i++)
 		init_waitqueue_head(&msgslot_watchers[i]);
+	get_random_bytes(&msgslot_watch_key, sizeof(msgslot_watch_key));
 	npheap_init_heaps();
 
 	ret = register_chrdev_region(first, NPHEAP_MINOR_BASE + NPHEAP_MINORS,
@@ -1725,6 +2125,9 @@ static int __init message_slot_init(void)
 		pr_err("cannot create /dev/npheap: %d\n", ret);
 		goto err_npheap_cdev;
 	}
+	/* Optional, as debugfs is: errors only leave the file out. */
+	debugfs_dir = debugfs_create_dir("message_slot", NULL);
+	debugfs_create_file("users", 0400, debugfs_dir, NULL, &user_shares_fops);
 	return 0;
 
 err_npheap_cdev:
@@ -1740,6 +2143,7 @@ err_caches:
 
 static void __exit message_slot_exit(void)
 {
+	debugfs_remove_recursive(debugfs_dir);
 	npheap_remove_nodes(npheap_nodes);
 	class_destroy(npheap_class);
 	cdev_del(&npheap_cdev);
@@ -1752,6 +2156,7 @@ static void __exit message_slot_exit(void)
 	/* Wait for replaced messages and released objects still in flight. */
 	rcu_barrier();
 	msgslot_destroy_caches();
+	user_shares_destroy();
 }
 
 module_init(message_slot_init);

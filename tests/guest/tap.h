@@ -84,6 +84,7 @@ static inline const char *tap_errno_name(int err)
 	case EPIPE: return "EPIPE";
 	case ERANGE: return "ERANGE";
 	case EDEADLK: return "EDEADLK";
+	case ENOLCK: return "ENOLCK";
 	case ENOSYS: return "ENOSYS";
 	case EMSGSIZE: return "EMSGSIZE";
 	case EOVERFLOW: return "EOVERFLOW";
