@@ -330,17 +330,45 @@ static double timed_sample(timed_fn fn, void *arg, long *cal)
 /*
  * M_NR ends the mechanisms of the same-process pair; the others only run
  * cross-process: the slot with epoll_wait() + read or with waiting reads
- * (MSG_SLOT_SET_WAIT), and eventfd + shared memory.
+ * (MSG_SLOT_SET_WAIT), eventfd + shared memory, and pipe, eventfd and mq
+ * with epoll_wait() + a non-blocking receive (like for like with
+ * slot-epoll).
  */
 enum mech { M_SLOT, M_PIPE, M_MQ, M_DGRAM, M_NR,
-	    M_SLOT_EPOLL = M_NR, M_SLOT_WAIT, M_EVFD, M_ALL };
+	    M_SLOT_EPOLL = M_NR, M_SLOT_WAIT, M_EVFD, M_PIPE_EPOLL,
+	    M_EVFD_EPOLL, M_MQ_EPOLL, M_ALL };
 static const char *const mech_name[M_ALL] = {
-	"slot", "pipe", "mq", "dgram", "slot-epoll", "slot-wait", "eventfd"
+	"slot", "pipe", "mq", "dgram", "slot-epoll", "slot-wait", "eventfd",
+	"pipe-epoll", "eventfd-epoll", "mq-epoll"
 };
+
+/* The object a mechanism moves messages through. */
+static enum mech transport(enum mech mech)
+{
+	switch (mech) {
+	case M_SLOT_EPOLL:
+	case M_SLOT_WAIT:
+		return M_SLOT;
+	case M_PIPE_EPOLL:
+		return M_PIPE;
+	case M_EVFD_EPOLL:
+		return M_EVFD;
+	case M_MQ_EPOLL:
+		return M_MQ;
+	default:
+		return mech;
+	}
+}
 
 static bool is_slot(enum mech mech)
 {
-	return mech == M_SLOT || mech == M_SLOT_EPOLL || mech == M_SLOT_WAIT;
+	return transport(mech) == M_SLOT;
+}
+
+static bool uses_epoll(enum mech mech)
+{
+	return mech == M_SLOT_EPOLL || mech == M_PIPE_EPOLL ||
+	       mech == M_EVFD_EPOLL || mech == M_MQ_EPOLL;
 }
 
 /* eventfd + shm: the two message buffers (a->b, b->a), shared across fork. */
@@ -354,7 +382,7 @@ struct endpoint {
 	enum mech mech;
 	bool spin;	/* non-blocking receive, retried (after a yield) until a message arrives */
 	int wfd, rfd;
-	int epfd;	/* M_SLOT_EPOLL: epoll set holding rfd */
+	int epfd;	/* uses_epoll(): epoll set holding the receive end */
 	char *wbuf, *rbuf;	/* M_EVFD: message buffers in evfd_shm */
 	mqd_t wq, rq;
 	size_t size;
@@ -365,7 +393,7 @@ static void ep_send(struct endpoint *ep, const char *buf)
 {
 	ssize_t n;
 
-	switch (ep->mech) {
+	switch (transport(ep->mech)) {
 	case M_MQ:
 		if (mq_send(ep->wq, buf, ep->size, 0))
 			die("mq_send");
@@ -396,7 +424,14 @@ static bool ep_try_recv(struct endpoint *ep, char *buf)
 	ssize_t n;
 
 	ep->polls++;
-	switch (ep->mech) {
+	if (uses_epoll(ep->mech)) {
+		struct epoll_event ev;
+
+		while (epoll_wait(ep->epfd, &ev, 1, -1) != 1)
+			if (errno != EINTR)
+				die("epoll_wait");
+	}
+	switch (transport(ep->mech)) {
 	case M_MQ:
 		n = mq_receive(ep->rq, buf, MSG_BUF, NULL);
 		break;
@@ -406,20 +441,14 @@ static bool ep_try_recv(struct endpoint *ep, char *buf)
 	case M_EVFD: {
 		uint64_t count;
 
-		if (read(ep->rfd, &count, sizeof(count)) != sizeof(count))
+		n = read(ep->rfd, &count, sizeof(count));
+		if (n < 0 && errno == EAGAIN && ep->spin)
+			return false;
+		if (n != sizeof(count))
 			die("eventfd read");
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		memcpy(buf, ep->rbuf, ep->size);
 		return true;
-	}
-	case M_SLOT_EPOLL: {
-		struct epoll_event ev;
-
-		while (epoll_wait(ep->epfd, &ev, 1, -1) != 1)
-			if (errno != EINTR)
-				die("epoll_wait");
-		n = read(ep->rfd, buf, MSG_BUF);
-		break;
 	}
 	default:
 		n = read(ep->rfd, buf, MSG_BUF);
@@ -515,12 +544,13 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 	memset(b, 0, sizeof(*b));
 	a->mech = b->mech = mech;
 	a->size = b->size = size;
+	/* epoll variants of the queues receive non-blocking after epoll_wait(). */
+	if (uses_epoll(mech) && !is_slot(mech))
+		spin = true;
 	a->spin = b->spin = spin || mech == M_SLOT;
 
-	switch (mech) {
+	switch (transport(mech)) {
 	case M_SLOT:
-	case M_SLOT_EPOLL:
-	case M_SLOT_WAIT:
 		a->wfd = slot_open(0);
 		a->rfd = slot_open(0);
 		b->wfd = slot_open(0);
@@ -535,16 +565,6 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 		if (mech == M_SLOT_WAIT &&
 		    (ioctl(a->rfd, MSG_SLOT_SET_WAIT, 1) || ioctl(b->rfd, MSG_SLOT_SET_WAIT, 1)))
 			die("ioctl MSG_SLOT_SET_WAIT");
-		if (mech == M_SLOT_EPOLL) {
-			struct epoll_event ev = { .events = EPOLLIN };
-
-			a->epfd = epoll_create1(0);
-			b->epfd = epoll_create1(0);
-			if (a->epfd < 0 || b->epfd < 0 ||
-			    epoll_ctl(a->epfd, EPOLL_CTL_ADD, a->rfd, &ev) ||
-			    epoll_ctl(b->epfd, EPOLL_CTL_ADD, b->rfd, &ev))
-				die("epoll on a slot");
-		}
 		break;
 	case M_EVFD:
 		if (!evfd_shm) {
@@ -553,8 +573,8 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 			if (evfd_shm == MAP_FAILED)
 				die("mmap shared");
 		}
-		a->wfd = eventfd(0, 0);
-		b->wfd = eventfd(0, 0);
+		a->wfd = eventfd(0, spin ? EFD_NONBLOCK : 0);
+		b->wfd = eventfd(0, spin ? EFD_NONBLOCK : 0);
 		if (a->wfd < 0 || b->wfd < 0)
 			die("eventfd");
 		/* Own descriptors: each side closes the other's end after fork. */
@@ -586,13 +606,24 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 	default:
 		break;
 	}
+	if (uses_epoll(mech)) {
+		struct epoll_event ev = { .events = EPOLLIN };
+		bool mq = transport(mech) == M_MQ;
+
+		a->epfd = epoll_create1(0);
+		b->epfd = epoll_create1(0);
+		if (a->epfd < 0 || b->epfd < 0 ||
+		    epoll_ctl(a->epfd, EPOLL_CTL_ADD, mq ? (int)a->rq : a->rfd, &ev) ||
+		    epoll_ctl(b->epfd, EPOLL_CTL_ADD, mq ? (int)b->rq : b->rfd, &ev))
+			die("epoll on %s", mech_name[mech]);
+	}
 }
 
 static void endpoint_close(struct endpoint *ep)
 {
-	if (ep->mech == M_SLOT_EPOLL)
+	if (uses_epoll(ep->mech))
 		close(ep->epfd);
-	if (ep->mech == M_MQ) {
+	if (transport(ep->mech) == M_MQ) {
 		mq_close(ep->wq);
 		mq_close(ep->rq);
 		return;
@@ -748,24 +779,33 @@ static const size_t msg_sizes[] = { 1, 16, 64, 128 };
  * own method).
  */
 enum { X_SLOT, X_PIPE, X_MQ, X_DGRAM, X_PIPE_YIELD, X_MQ_YIELD, X_DGRAM_YIELD,
-       X_SLOT_EPOLL, X_SLOT_WAIT, X_EVFD, X_NR };
+       X_SLOT_EPOLL, X_SLOT_WAIT, X_EVFD, X_PIPE_EPOLL, X_EVFD_EPOLL,
+       X_MQ_EPOLL, X_NR };
 static const char *const xname[X_NR] = {
 	"slot", "pipe", "mq", "dgram", "pipe-yield", "mq-yield", "dgram-yield",
-	"slot-epoll", "slot-wait", "eventfd"
+	"slot-epoll", "slot-wait", "eventfd", "pipe-epoll", "eventfd-epoll",
+	"mq-epoll"
 };
 static const enum mech xmech[X_NR] = {
 	M_SLOT, M_PIPE, M_MQ, M_DGRAM, M_PIPE, M_MQ, M_DGRAM,
-	M_SLOT_EPOLL, M_SLOT_WAIT, M_EVFD
+	M_SLOT_EPOLL, M_SLOT_WAIT, M_EVFD, M_PIPE_EPOLL, M_EVFD_EPOLL,
+	M_MQ_EPOLL
 };
 
-/* Ratios of the notified slot to the blocking peers, with their targets. */
+/*
+ * Ratios of the notified slot to its peers, with their targets: a waiting
+ * read against eventfd + shared memory (the same two syscalls plus a copy)
+ * and epoll on a slot against epoll on a pipe.
+ */
 static const struct {
 	int num, den;
 	double target;
 } xratios[] = {
-	{ X_SLOT_WAIT, X_PIPE, 0.85 }, { X_SLOT_WAIT, X_MQ, 0 },
-	{ X_SLOT_WAIT, X_DGRAM, 0 }, { X_SLOT_WAIT, X_EVFD, 0 },
-	{ X_SLOT_EPOLL, X_PIPE, 0.95 }, { X_SLOT_EPOLL, X_EVFD, 0 },
+	{ X_SLOT_WAIT, X_EVFD, 1.00 }, { X_SLOT_WAIT, X_PIPE, 0 },
+	{ X_SLOT_WAIT, X_MQ, 0 }, { X_SLOT_WAIT, X_DGRAM, 0 },
+	{ X_SLOT_EPOLL, X_PIPE_EPOLL, 1.00 }, { X_SLOT_EPOLL, X_EVFD_EPOLL, 0 },
+	{ X_SLOT_EPOLL, X_MQ_EPOLL, 0 }, { X_SLOT_EPOLL, X_PIPE, 0 },
+	{ X_SLOT_EPOLL, X_EVFD, 0 },
 };
 
 /*
@@ -1698,6 +1738,17 @@ static void bench_loop(const char *what)
 		loop_for(what, pair_run, &pair);
 		return;
 	}
+	for (m = 0; m < X_NR; m++) {
+		struct pingpong_arg arg = { .mech = xmech[m], .size = opt_size,
+					    .spin = m >= X_PIPE_YIELD && m <= X_DGRAM_YIELD };
+		char name[40];
+
+		snprintf(name, sizeof(name), "%s-pingpong", xname[m]);
+		if (!strcmp(what, name)) {
+			loop_for(what, pingpong_run, &arg);
+			return;
+		}
+	}
 	if (!strcmp(what, "slot-write") || !strcmp(what, "slot-read")) {
 		half.fd = slot_with_message(3, opt_size);
 		half.size = opt_size;
@@ -1751,7 +1802,7 @@ static void usage(void)
 		"                [--window-ms MS] [--tp-window-ms MS]\n"
 		"                [--max-channels N] [--module PATH]\n"
 		"       ipcbench loop slot-pair|pipe-pair|mq-pair|dgram-pair|slot-write|\n"
-		"                slot-read|scale|scale-read|npheap-op|shm-op|\n"
+		"                slot-read|<x>-pingpong|scale|scale-read|npheap-op|shm-op|\n"
 		"                npheap-2proc|npheap-2proc-same|shm-2proc\n"
 		"                [--size S] [--seconds T] [--max-channels N]\n");
 	exit(2);

@@ -28,8 +28,9 @@ echo "$MSGSLOT_PROFILE" | tr ';' '\n' | while read -r workload; do
     IPCBENCH_READY_FILE=/tmp/ready $IPCBENCH loop $workload --seconds $((SECONDS_PROFILED + 2)) &
     pid=$!
     while [ ! -e /tmp/ready ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
-    # Whole system (both vCPUs, idle included) for multi-process workloads.
-    case $workload in *2proc*) target=-a ;; *) target="-p $pid" ;; esac
+    # Whole system (both vCPUs, idle included) for multi-process workloads;
+    # vCPU 0, where both processes run, for the ping-pongs.
+    case $workload in *2proc*) target=-a ;; *pingpong*) target="-C 0" ;; *) target="-p $pid" ;; esac
     # shellcheck disable=SC2086 # target is one or two words
     perf record -q -e cpu-clock -F 2000 ${MSGSLOT_PROFILE_CALLGRAPH:+-g} -o /tmp/perf.data \
         $target -- sleep "$SECONDS_PROFILED" 2>&1 | grep -v '^\[ perf record'

@@ -95,12 +95,12 @@ END {
     msg_line("slot write only", "msg", "same-process", "slot-write-only", 1000, 0)
     msg_line("slot read only", "msg", "same-process", "slot-read-only", 1000, 0)
     print "  cross process"
-    split("slot slot-wait slot-epoll pipe mq dgram eventfd pipe-yield mq-yield dgram-yield", xm, " ")
-    for (j = 1; j <= 10; j++) msg_line(xm[j], "msg", "cross-process", xm[j], 1000, 0)
+    n = split("slot slot-wait slot-epoll pipe mq dgram eventfd pipe-epoll eventfd-epoll mq-epoll pipe-yield mq-yield dgram-yield", xm, " ")
+    for (j = 1; j <= n; j++) msg_line(xm[j], "msg", "cross-process", xm[j], 1000, 0)
     split("pipe mq dgram pipe-yield mq-yield dgram-yield", xd, " ")
     for (j = 1; j <= 6; j++) msg_line("slot/" xd[j], "msg-ratio", "cross-process", "slot/" xd[j], 1, 1)
-    split("slot-wait/pipe slot-wait/mq slot-wait/dgram slot-wait/eventfd slot-epoll/pipe slot-epoll/eventfd", xr, " ")
-    for (j = 1; j <= 6; j++) msg_line(xr[j], "msg-ratio", "cross-process", xr[j], 1, 1)
+    n = split("slot-wait/eventfd slot-wait/pipe slot-wait/mq slot-wait/dgram slot-epoll/pipe-epoll slot-epoll/eventfd-epoll slot-epoll/mq-epoll slot-epoll/pipe slot-epoll/eventfd", xr, " ")
+    for (j = 1; j <= n; j++) msg_line(xr[j], "msg-ratio", "cross-process", xr[j], 1, 1)
     msg_line("slot reads/msg", "msg-polls", "cross-process", "slot", 1, 0)
     print "  Same process: write(fd, buf, size) then read(fd, buf, 128) on one slot channel, vs"
     print "  write+read on a pipe, mq_send+mq_receive on one queue, send+recv on a socketpair."
@@ -111,6 +111,7 @@ END {
     print "  those reads). slot-wait: the reading fd has MSG_SLOT_SET_WAIT on, so read sleeps until a"
     print "  message it has not read; slot-epoll: epoll_wait() on the reading fd, then read. eventfd:"
     print "  the message goes through shared memory, an eventfd write/read carries the wake-up."
+    print "  *-epoll: epoll_wait() on the receive end, then a non-blocking receive (like slot-epoll)."
     print "  pipe/mq/dgram block in their receive (their normal use); the *-yield rows use a"
     print "  non-blocking receive retried after sched_yield(). Across two TCG vCPUs every mechanism costs"
     print "  milliseconds per message (an idle vCPU wakes on its next timer tick; a spinning peer"

@@ -10,10 +10,11 @@
 DEV=/dev/npheap
 H=$BIN/hostile_share
 
-# run <mode> [params...]
+# run <mode> [params...]; MSGSLOT_HOSTILE_MODES="mode ..." runs only those.
 run() {
     mode=$1
     shift
+    case " ${MSGSLOT_HOSTILE_MODES:-$mode} " in *" $mode "*) ;; *) return ;; esac
     if ! load_module "$@"; then
         not_ok "load-$mode" "insmod $* failed"
         return
