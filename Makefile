@@ -21,7 +21,9 @@ CLIS := message_sender message_reader
 MAN_PAGES := man/message_sender.1 man/message_reader.1 man/npheap.3 man/message_slot.4
 UDEV_RULE := 60-message_slot.rules
 DKMS_NAME := message_slot
-DKMS_VERSION := $(shell sed -n 's/^PACKAGE_VERSION="\(.*\)"$$/\1/p' dkms.conf 2>/dev/null)
+# One version, MSG_SLOT_VERSION of message_slot.h (dkms.conf repeats it).
+VERSION := $(shell sed -n 's/^\#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$$/\1/p' message_slot.h)
+DKMS_VERSION := $(VERSION)
 # What DKMS needs to build the module (its sources and the kbuild half).
 DKMS_FILES := dkms.conf Makefile message_slot.c message_slot.h
 # The course submission: these five files alone build the module and the
