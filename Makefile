@@ -11,6 +11,8 @@ KDIR ?= /lib/modules/$(shell uname -r)/build
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
 UDEVRULESDIR ?= /etc/udev/rules.d
 UDEV_MODE ?= 0666
 UDEV_GROUP ?= root
@@ -20,6 +22,7 @@ CLI_CFLAGS ?= -O3 -Wall -Wextra -std=c11
 CLIS := message_sender message_reader
 MAN_PAGES := man/message_sender.1 man/message_reader.1 man/npheap.3 man/message_slot.4
 UDEV_RULE := 60-message_slot.rules
+PC_FILE := message_slot.pc
 DKMS_NAME := message_slot
 # One version, MSG_SLOT_VERSION of message_slot.h (dkms.conf repeats it).
 VERSION := $(shell sed -n 's/^\#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$$/\1/p' message_slot.h)
@@ -53,8 +56,8 @@ DEPMOD ?= $(if $(DESTDIR),0,1)
 NOSIGN := $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=)
 
 .PHONY: all module modules modules_install clis clean load unload install \
-	uninstall dkms-install dkms-uninstall check demo bench help have-kdir \
-	submission examples install-needs-tree
+	uninstall install-user uninstall-user dkms-install dkms-uninstall check \
+	demo bench help have-kdir submission examples
 
 all: clis module
 
@@ -66,8 +69,10 @@ help:
 	@echo '  make check            the whole test suite in QEMU VMs (under 30 min; +12 the first time)'
 	@echo '  make bench            benchmarks (7-10 min)'
 	@echo '  make examples         examples/: one record through a file, NP-Heap and a slot'
-	@echo '  sudo make install     module + depmod, CLIs, man pages, udev rule'
-	@echo '  sudo make uninstall   undo install'
+	@echo '  sudo make install     module + depmod, and all of install-user'
+	@echo '  sudo make install-user   CLIs, man pages, message_slot.h + message_slot.pc,'
+	@echo '                        udev rule (no kernel headers needed)'
+	@echo '  sudo make uninstall | uninstall-user   undo install | install-user'
 	@echo '  make modules_install  kbuild'"'"'s module install only'
 	@echo '  sudo make dkms-install | dkms-uninstall   register the module with DKMS'
 	@echo '  sudo make load | unload   insmod + mknod $(DEVICE), and the reverse'
@@ -76,6 +81,7 @@ help:
 	@echo 'Variables:'
 	@echo '  KDIR=$(KDIR)'
 	@echo '  PREFIX=$(PREFIX)  BINDIR=$(BINDIR)  MANDIR=$(MANDIR)'
+	@echo '  INCLUDEDIR=$(INCLUDEDIR)  PKGCONFIGDIR=$(PKGCONFIGDIR)'
 	@echo '  DESTDIR= (stage the install)  DEPMOD=1 (module index into DESTDIR too)'
 	@echo '  UDEVRULESDIR=$(UDEVRULESDIR)  UDEV_MODE=$(UDEV_MODE)  UDEV_GROUP=$(UDEV_GROUP)'
 	@echo '  DKMS_KERNEL= (dkms-install for this kernel release instead of the running one)'
@@ -120,20 +126,30 @@ unload:
 	rmmod message_slot
 	rm -f $(DEVICE)
 
-install: install-needs-tree clis modules_install
-
-install-needs-tree:
-	$(call need_tree,man)
-	$(call need_tree,udev)
+# The module (with its index rebuilt) and everything of install-user.
+install: install-user modules_install
 	if [ "$(DEPMOD)" = 1 ]; then \
 		depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KRELEASE); fi
+
+# What user space needs, without kernel headers: the CLIs, man pages,
+# message_slot.h with its pkg-config file, the udev rule.
+install-user: clis
+	$(call need_tree,man)
+	$(call need_tree,udev)
+	$(call need_tree,$(PC_FILE).in)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4 $(DESTDIR)$(UDEVRULESDIR)
+		$(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man4 \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(UDEVRULESDIR)
 	install -m 0755 $(CLIS) $(DESTDIR)$(BINDIR)/
 	for page in $(MAN_PAGES); do \
 		sec=$${page##*.}; \
 		install -m 0644 $$page $(DESTDIR)$(MANDIR)/man$$sec/ || exit 1; \
 	done
+	install -m 0644 message_slot.h $(DESTDIR)$(INCLUDEDIR)/message_slot.h
+	sed -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+		$(PC_FILE).in > $(DESTDIR)$(PKGCONFIGDIR)/$(PC_FILE)
+	chmod 0644 $(DESTDIR)$(PKGCONFIGDIR)/$(PC_FILE)
 	sed -e 's/@MODE@/$(UDEV_MODE)/' -e 's/@GROUP@/$(UDEV_GROUP)/' \
 		udev/$(UDEV_RULE).in > $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
 	chmod 0644 $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
@@ -141,17 +157,21 @@ install-needs-tree:
 	if [ -z "$(DESTDIR)" ] && command -v udevadm >/dev/null; then \
 		udevadm control --reload 2>/dev/null || true; fi
 
-uninstall:
+uninstall: uninstall-user
 	@[ -n "$(KRELEASE)" ] || { echo "message_slot: no UTS_RELEASE in $(KDIR)/include/generated/utsrelease.h: pass KDIR= or KRELEASE=" >&2; exit 2; }
 	rm -f $(DESTDIR)/lib/modules/$(KRELEASE)/extra/message_slot.ko* \
 		$(DESTDIR)/lib/modules/$(KRELEASE)/updates/message_slot.ko*
 	if [ "$(DEPMOD)" = 1 ]; then \
 		depmod -a $(if $(DESTDIR),-b $(DESTDIR)) $(KRELEASE); fi
+
+uninstall-user:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(CLIS))
 	for page in $(MAN_PAGES); do \
 		sec=$${page##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$sec/$${page##*/}; \
 	done
-	rm -f $(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
+	rm -f $(DESTDIR)$(INCLUDEDIR)/message_slot.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/$(PC_FILE) \
+		$(DESTDIR)$(UDEVRULESDIR)/$(UDEV_RULE)
 
 # DKMS builds from /usr/src/<name>-<version>: copy the module's sources there.
 dkms-install:
