@@ -57,7 +57,7 @@ NOSIGN := $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=
 
 .PHONY: all module modules modules_install clis clean load unload install \
 	uninstall install-user uninstall-user dkms-install dkms-uninstall check \
-	demo bench help have-kdir submission examples
+	demo bench help have-kdir submission examples deb print-dkms-files
 
 all: clis module
 
@@ -76,6 +76,8 @@ help:
 	@echo '  make modules_install  kbuild'"'"'s module install only'
 	@echo '  sudo make dkms-install | dkms-uninstall   register the module with DKMS'
 	@echo '  sudo make load | unload   insmod + mknod $(DEVICE), and the reverse'
+	@echo '  make deb              Debian packages message-slot-dkms and message-slot-utils'
+	@echo '                        in build/deb/ (dpkg-buildpackage, debhelper, dh-dkms)'
 	@echo '  make clean            remove every build output (build/ too)'
 	@echo '  make submission ID=<id>   the course ZIP ex3_<id>.zip: the five committed files'
 	@echo 'Variables:'
@@ -107,7 +109,7 @@ modules_install: modules
 clis: $(CLIS)
 
 $(CLIS): %: %.c message_slot.h
-	$(CC) $(CLI_CFLAGS) $< -o $@
+	$(CC) $(CLI_CFLAGS) $(LDFLAGS) $< -o $@
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || \
@@ -188,6 +190,23 @@ dkms-install:
 dkms-uninstall:
 	dkms remove $(DKMS_NAME)/$(DKMS_VERSION) --all
 	rm -rf /usr/src/$(DKMS_NAME)-$(DKMS_VERSION)
+
+# The Debian packages message-slot-dkms and message-slot-utils, built by
+# dpkg-buildpackage from a copy of the tracked files into build/deb/.
+DEB_DIR := build/deb
+deb:
+	$(call need_tree,debian/rules)
+	@command -v dpkg-buildpackage >/dev/null && command -v dh_dkms >/dev/null || { \
+		echo "message_slot: 'make deb' needs dpkg-dev, debhelper and dh-dkms (sudo apt-get install --no-install-recommends dpkg-dev debhelper dh-dkms fakeroot)" >&2; exit 2; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/message-slot-$(VERSION)
+	git ls-files -z 2>/dev/null | xargs -0 cp --parents -t $(DEB_DIR)/message-slot-$(VERSION) || \
+		tar --exclude=./build --exclude=./.git -cf - . | tar -C $(DEB_DIR)/message-slot-$(VERSION) -xf -
+	cd $(DEB_DIR)/message-slot-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEB_DIR)/*.deb
+
+# For debian/rules: what DKMS needs, one file a word.
+print-dkms-files:
+	@echo $(DKMS_FILES)
 
 check:
 	$(call need_tree,tests/vm/run-suite.sh)
