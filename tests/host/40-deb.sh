@@ -69,7 +69,7 @@ fi
 ok build
 took "make deb"
 
-lintian --no-tag-display-limit "$tree"/build/deb/*.changes > "$work/lintian.log" 2>&1
+lintian --tag-display-limit 0 "$tree"/build/deb/*.changes > "$work/lintian.log" 2>&1
 details "$work/lintian.log"
 if grep -q '^E: ' "$work/lintian.log"; then
     not_ok lintian "$(grep -c '^E: ' "$work/lintian.log") errors, first: $(grep -m1 '^E: ' "$work/lintian.log")"
