@@ -115,6 +115,8 @@ $(CLIS): %: %.c message_slot.h
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean 2>/dev/null || \
 		rm -f *.o *.ko *.mod *.mod.c .*.cmd modules.order Module.symvers
+	@# kbuild of 6.12 leaves its .module-common.o behind on M= clean.
+	rm -f .module-common.o
 	rm -f $(CLIS)
 	rm -rf build
 	for dir in npheap_shim dsm examples; do \
