@@ -194,7 +194,7 @@ def reap(pid):
 def package():
     where = os.path.dirname(os.path.abspath(message_slot.__file__))
     check(where == os.path.join(site, "message_slot"),
-          f"imported from {where}, not from {site}")
+          f"imported {message_slot.__file__}, not the package {site}/message_slot")
     for name in ("py.typed",):
         check(os.path.exists(os.path.join(where, name)), f"no {name} installed")
     check(all(getattr(message_slot, n).__doc__ for n in ("MessageSlot", "NPHeap")),
@@ -205,14 +205,16 @@ def package():
 
 @test
 def wait_read():
-    with MessageSlot(SLOT, channel=80) as w, MessageSlot(SLOT, channel=80) as r:
+    with MessageSlot(SLOT) as w, MessageSlot(SLOT) as r:
+        w.channel = r.channel = 80
         w.write(b"old")
         check(r.read() == b"old", "plain read")
         r.wait = True
         check(r.wait, "wait property")
 
         def send():
-            with MessageSlot(SLOT, channel=80) as c:
+            with MessageSlot(SLOT) as c:
+                c.channel = 80
                 c.write(b"new")
         start = time.monotonic()
         pid = in_child(send, 0.5)
@@ -241,7 +243,9 @@ def wait_interrupted():
         raise InterruptedError(errno.EINTR, "alarm")
     old = signal.signal(signal.SIGALRM, on_alarm)
     try:
-        with MessageSlot(SLOT, channel=82, wait=True) as r:
+        with MessageSlot(SLOT) as r:
+            r.channel = 82
+            r.wait = True
             signal.setitimer(signal.ITIMER_REAL, 0.3)
             expect_errno(errno.EINTR, "waiting read ended by a signal", r.read)
     finally:
@@ -251,8 +255,9 @@ def wait_interrupted():
 
 @test
 def selectors_readiness():
-    with MessageSlot(SLOT, channel=83) as r, MessageSlot(SLOT, channel=83) as w, \
+    with MessageSlot(SLOT) as r, MessageSlot(SLOT) as w, \
             selectors.DefaultSelector() as sel:
+        r.channel = w.channel = 83
         sel.register(r, selectors.EVENT_READ)
         check(sel.select(0) == [], "readable before any write")
         check(not r.readable(), "readable() before any write")
