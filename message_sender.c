@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * message_sender <device> <channel> [<censor 0|1>] <message>
- * message_sender --help
+ * message_sender -h | --help | --version
  *
  * Writes <message> (without its terminating NUL) to <channel> of a message
  * slot.  Any failure prints one line with the strerror() text and exits 1.
@@ -19,13 +19,14 @@
 
 static const char help_text[] =
 	"usage: message_sender <device> <channel> [<censor 0|1>] <message>\n"
-	"       message_sender --help\n"
+	"       message_sender -h | --help | --version\n"
 	"\n"
 	"Write <message> (its bytes, without a NUL or newline) to <channel> of the\n"
 	"message slot <device>, a node made with: mknod <device> c 235 <minor>.\n"
-	"<channel> is a decimal id 1..4294967295.  With <censor> 1, every third\n"
-	"byte of the message is stored as '#'.  The message is 1..128 bytes; it\n"
-	"stays on the channel until overwritten or the module is unloaded.\n"
+	"<channel> is a decimal id 1..4294967295.  With <censor> 1, every Nth\n"
+	"byte of the message is stored as '#', where N is the module parameter\n"
+	"censor_period (default 3).  The message is 1..128 bytes; it stays on\n"
+	"the channel until overwritten or the module is unloaded.\n"
 	"\n"
 	"Prints nothing and exits 0 on success; on any error prints one line\n"
 	"with the reason on stderr and exits 1.  See message_sender(1).\n";
@@ -37,6 +38,14 @@ static int fail(const char *what, const char *arg)
 	return 1;
 }
 
+/* Prints @text to stdout: 0, or 1 with the reason on stderr. */
+static int print(const char *text)
+{
+	if (fputs(text, stdout) == EOF || fflush(stdout) == EOF)
+		return fail("cannot write to", "stdout");
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	unsigned int channel, censor = 0;
@@ -45,11 +54,11 @@ int main(int argc, char *argv[])
 	int fd;
 
 	/* Only the one-argument form: the grader-facing forms stay as they were. */
-	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
-		if (fputs(help_text, stdout) == EOF || fflush(stdout) == EOF)
-			return fail("cannot write to", "stdout");
-		return 0;
-	}
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 ||
+			  strcmp(argv[1], "-h") == 0))
+		return print(help_text);
+	if (argc == 2 && strcmp(argv[1], "--version") == 0)
+		return print("message_sender " MSG_SLOT_VERSION "\n");
 	if (argc != 4 && argc != 5) {
 		errno = EINVAL;
 		fprintf(stderr,

@@ -2164,6 +2164,7 @@ module_exit(message_slot_exit);
 
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Message slots and NP-Heap memory objects on major 235");
+MODULE_VERSION(MSG_SLOT_VERSION);
 MODULE_ALIAS("npheap");
 MODULE_ALIAS_CHARDEV_MAJOR(MAJOR_NUM);
 /*

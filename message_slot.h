@@ -29,6 +29,13 @@
 #define DEVICE_NAME		"message_slot"
 
 /*
+ * The one version of the project: the module (MODULE_VERSION), the CLIs
+ * (--version), the NP-Heap library, the Python package, DKMS and the
+ * Debian packages.  tests/host/17-docs.sh checks that they all agree.
+ */
+#define MSG_SLOT_VERSION	"1.0.0"
+
+/*
  * Every request is accepted in two encodings: with unsigned int (below)
  * and, as other course headers declare them, with unsigned long (the _UL
  * names; on 64-bit their size field differs).  The argument is passed by

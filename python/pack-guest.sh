@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Copies into an initramfs tree ROOT what python/*.py need to run in the
-# test VM: the host's /usr/bin/python3, the shared libraries it loads and
-# only the standard-library files those scripts import (a few hundred KiB,
-# not the whole library), all at their host paths, plus python/*.py into
+# Copies into an initramfs tree ROOT what python/ needs to run in the test
+# VM: the host's /usr/bin/python3, the shared libraries it loads and only
+# the standard-library files the package and its test import (a few hundred
+# KiB, not the whole library), all at their host paths; the package as
+# `pip install` installs it (from a copy of python/, offline, with the
+# system's setuptools) into ROOT/payload/python-site; python/*.py into
 # ROOT/payload/python.  tests/vm/boot.sh calls it.
 #
 #   python/pack-guest.sh ROOT
@@ -29,9 +31,10 @@ done < <(ldd "$exe" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { pr
 # Every module the scripts import at top level, and what those import in
 # turn, as a fresh interpreter resolves them (-I -S, as in the guest).
 # os.py is the interpreter's landmark for finding its library.
-modules=$("$py" -I -S - "$top"/python/*.py <<'PY'
+modules=$("$py" -I -S - "$top"/python/*.py "$top"/python/message_slot/*.py <<'PY'
 import ast, os, sys
 local = {os.path.splitext(os.path.basename(p))[0] for p in sys.argv[1:]}
+local.add("message_slot")
 names = {"os", "encodings.ascii", "encodings.latin_1"}
 for path in sys.argv[1:]:
     with open(path) as f:
@@ -55,3 +58,18 @@ mkdir -p "$root/$(dirname "$("$py" -I -S -c 'import mmap; print(mmap.__file__)')
 
 mkdir -p "$root/payload/python"
 cp "$top"/python/*.py "$root/payload/python/"
+
+# pip builds in the source directory: build a copy, never the tree itself.
+src=$(mktemp -d)
+trap 'rm -rf "$src"' EXIT
+cp -r "$top/python/." "$src/"
+rm -rf "$src/build" "$src"/*.egg-info
+if ! "$py" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+    --no-build-isolation --no-deps --no-index --no-compile \
+    --target "$root/payload/python-site" "$src" > "$src.log" 2>&1; then
+    cat "$src.log" >&2
+    rm -f "$src.log"
+    echo "pack-guest.sh: pip install of python/ failed (apt-get install python3-pip python3-setuptools python3-wheel)" >&2
+    exit 1
+fi
+rm -f "$src.log"

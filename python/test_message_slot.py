@@ -1,22 +1,31 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The message slot and NP-Heap contracts through python/message_slot.py.
+"""The message slot and NP-Heap contracts through the message_slot package.
 
-    python3 test_message_slot.py SLOT_DEVICE NPHEAP_DEVICE
+    python3 test_message_slot.py [--path DIR] SLOT_DEVICE NPHEAP_DEVICE
 
-Run with the module loaded (default parameters: censor period 3).  Prints
-one "ok abi/py-<name>" or "not ok abi/py-<name> - <reason>" line per test
-and exits 1 if any failed.
+Imports the package from DIR (where `pip install --target DIR ./python` put
+it) or else from python/ beside this file.  Run with the module loaded
+(default parameters: censor period 3).  Prints one "ok abi/py-<name>" or
+"not ok abi/py-<name> - <reason>" line per test and exits 1 if any failed.
 """
 
 import errno
+import mmap
 import os
+import selectors
+import signal
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+args = sys.argv[1:]
+site = os.path.dirname(os.path.abspath(__file__))
+if args[:1] == ["--path"]:
+    site, args = os.path.abspath(args[1]), args[2:]
+sys.path.insert(0, site)
+import message_slot  # noqa: E402
 from message_slot import MessageSlot, NPHeap  # noqa: E402
 
-SLOT, HEAP = sys.argv[1], sys.argv[2]
+SLOT, HEAP = args[0], args[1]
 failed = 0
 
 
@@ -163,6 +172,161 @@ def npheap_lock():
         check(done == pid and os.waitstatus_to_exitcode(status) == 0,
               "the waiting process did not get the lock after unlock")
         expect_errno(errno.EPERM, "unlock of a lock not held", heap.unlock, 41)
+
+
+def in_child(func, delay):
+    """Run func in a child process after delay seconds; its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            time.sleep(delay)
+            func()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def reap(pid):
+    os.waitpid(pid, 0)
+
+
+@test
+def package():
+    where = os.path.dirname(os.path.abspath(message_slot.__file__))
+    check(where == os.path.join(site, "message_slot"),
+          f"imported {message_slot.__file__}, not the package {site}/message_slot")
+    for name in ("py.typed",):
+        check(os.path.exists(os.path.join(where, name)), f"no {name} installed")
+    check(all(getattr(message_slot, n).__doc__ for n in ("MessageSlot", "NPHeap")),
+          "a class without a docstring")
+    hints = MessageSlot.read.__annotations__
+    check(hints.get("return") is bytes, f"MessageSlot.read hints {hints}")
+
+
+@test
+def wait_read():
+    with MessageSlot(SLOT) as w, MessageSlot(SLOT) as r:
+        w.channel = r.channel = 80
+        w.write(b"old")
+        check(r.read() == b"old", "plain read")
+        r.wait = True
+        check(r.wait, "wait property")
+
+        def send():
+            with MessageSlot(SLOT) as c:
+                c.channel = 80
+                c.write(b"new")
+        start = time.monotonic()
+        pid = in_child(send, 0.5)
+        got = r.read()
+        waited = time.monotonic() - start
+        reap(pid)
+        check(got == b"new", f"waiting read returned {got!r}, not the newer b'new'")
+        check(waited >= 0.4, f"waiting read returned after {waited:.2f}s, before the write")
+        r.wait = False
+        check(r.read() == b"new", "wait = False: plain read again")
+
+
+@test
+def wait_nonblocking():
+    with MessageSlot(SLOT, channel=81, wait=True, nonblocking=True) as r:
+        expect_errno(errno.EAGAIN, "waiting read of an empty channel, O_NONBLOCK", r.read)
+        with MessageSlot(SLOT, channel=81) as w:
+            w.write(b"x")
+        check(r.read() == b"x", "waiting read after a write")
+        expect_errno(errno.EAGAIN, "waiting read of a message already read", r.read)
+
+
+@test
+def wait_interrupted():
+    def on_alarm(signum, frame):
+        raise InterruptedError(errno.EINTR, "alarm")
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        with MessageSlot(SLOT) as r:
+            r.channel = 82
+            r.wait = True
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            expect_errno(errno.EINTR, "waiting read ended by a signal", r.read)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+@test
+def selectors_readiness():
+    with MessageSlot(SLOT) as r, MessageSlot(SLOT) as w, \
+            selectors.DefaultSelector() as sel:
+        r.channel = w.channel = 83
+        sel.register(r, selectors.EVENT_READ)
+        check(sel.select(0) == [], "readable before any write")
+        check(not r.readable(), "readable() before any write")
+        w.write(b"ping")
+        events = sel.select(1)
+        check(len(events) == 1 and events[0][0].fileobj is r and
+              events[0][1] & selectors.EVENT_READ, f"not readable after a write: {events}")
+        check(r.readable(), "readable() after a write")
+        r.read()
+        check(sel.select(0) == [], "still readable after the message was read")
+        pid = in_child(lambda: w.write(b"pong"), 0.3)
+        check(r.readable(timeout=30), "readable(timeout) missed a write")
+        reap(pid)
+        check(r.read() == b"pong", "message after readable()")
+    with MessageSlot(SLOT) as none:
+        expect_errno(errno.EINVAL, "readable() without a channel", none.readable)
+
+
+@test
+def constructor_settings():
+    with MessageSlot(SLOT, channel=84, censor=True) as s:
+        check(s.channel == 84 and s.censor, "constructor settings")
+        s.write(b"abcdef")
+        check(s.read() == b"ab#de#", "censored through the constructor")
+    before = set(os.listdir("/proc/self/fd"))
+    expect_errno(errno.EINVAL, "MessageSlot(channel=0)", lambda: MessageSlot(SLOT, channel=0))
+    check(set(os.listdir("/proc/self/fd")) == before, "a failed constructor left its fd open")
+
+
+@test
+def npheap_no_fd_leak():
+    real_open = os.open
+    calls = []
+
+    def second_fails(path, flags, *rest):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.EMFILE, "second open fails")
+        return real_open(path, flags, *rest)
+    before = set(os.listdir("/proc/self/fd"))
+    os.open = second_fails
+    try:
+        expect_errno(errno.EMFILE, "NPHeap with a failing second open", NPHeap, HEAP)
+    finally:
+        os.open = real_open
+    check(len(calls) == 2, f"{len(calls)} opens")
+    check(set(os.listdir("/proc/self/fd")) == before,
+          "the first descriptor stays open when the second open fails")
+
+
+@test
+def npheap_id_range():
+    # The C library's range: alloc up to INT64_MAX / page size, EINVAL above.
+    limit = ((1 << 63) - 1) // mmap.PAGESIZE
+    with NPHeap(HEAP) as heap:
+        for bad in (limit + 1, 2**52 - 1, 2**64, -1):
+            expect_errno(errno.EINVAL, f"alloc({bad})", heap.alloc, bad, 4096)
+        for bad in (2**64, -1):
+            expect_errno(errno.EINVAL, f"getsize({bad})", heap.getsize, bad)
+            expect_errno(errno.EINVAL, f"lock({bad})", heap.lock, bad)
+        expect_errno(errno.EINVAL, "alloc(size 0)", heap.alloc, 42, 0)
+        try:
+            heap.getsize("1")
+            raise Fail("getsize('1') did not raise TypeError")
+        except TypeError:
+            pass
+        check(heap.getsize(2**64 - 1) >= 0, "getsize of the largest __u64 id")
+    check(getattr(message_slot, "MAX_ALLOC_ID", None) == limit,
+          f"MAX_ALLOC_ID is {getattr(message_slot, 'MAX_ALLOC_ID', None)}, not {limit}")
 
 
 sys.exit(1 if failed else 0)

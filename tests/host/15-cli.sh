@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Host suite: message_sender / message_reader without a device.
 #  - each builds alone, warning-free, with the course's command line;
-#  - --help prints the usage on stdout and exits 0;
+#  - -h and --help print the usage on stdout and exit 0; the reader's usage
+#    lists --wait and --follow, the sender's help names censor_period;
+#  - --version prints "<cli> <MSG_SLOT_VERSION of message_slot.h>";
 #  - wrong argument counts keep their exact, grader-facing stderr line and
 #    exit status 1 (the forms graders use must not change byte for byte).
 set -uo pipefail
@@ -29,24 +31,48 @@ for cli in message_sender message_reader; do
 done
 [ "$built" -eq 1 ] || exit 1
 
-# help <cli>: exit 0, usage first on stdout, nothing on stderr.
+# help <cli> <option> <usage>: exit 0, <usage> first on stdout, nothing on
+# stderr, a pointer to the man page.
 help() {
-	local cli=$1 rc=0
-	"$work/$cli" --help > "$work/out" 2> "$work/err" || rc=$?
+	local cli=$1 opt=$2 usage=$3 rc=0
+	"$work/$cli" "$opt" > "$work/out" 2> "$work/err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
-		not_ok "$cli-help" "exit $rc (want 0), stderr '$(oneline "$work/err")'"
+		not_ok "$cli$opt" "exit $rc (want 0), stderr '$(oneline "$work/err")'"
 	elif [ -s "$work/err" ]; then
-		not_ok "$cli-help" "stderr '$(oneline "$work/err")' (want nothing)"
-	elif ! head -n 1 "$work/out" | grep -q "^usage: $cli <device> <channel>"; then
-		not_ok "$cli-help" "stdout does not start with the usage: '$(oneline "$work/out")'"
+		not_ok "$cli$opt" "stderr '$(oneline "$work/err")' (want nothing)"
+	elif [ "$(head -n 1 "$work/out")" != "$usage" ]; then
+		not_ok "$cli$opt" "stdout does not start with '$usage': '$(oneline "$work/out")'"
 	elif ! grep -q "$cli(1)" "$work/out"; then
-		not_ok "$cli-help" "no pointer to the $cli(1) man page: '$(oneline "$work/out")'"
+		not_ok "$cli$opt" "no pointer to the $cli(1) man page: '$(oneline "$work/out")'"
 	else
-		ok "$cli-help"
+		ok "$cli$opt"
 	fi
 }
-help message_sender
-help message_reader
+sender_line='usage: message_sender <device> <channel> [<censor 0|1>] <message>'
+reader_line='usage: message_reader [--wait | --follow] <device> <channel>'
+for opt in --help -h; do
+	help message_sender "$opt" "$sender_line"
+	help message_reader "$opt" "$reader_line"
+done
+if "$work/message_sender" --help | grep -q 'censor_period'; then
+	ok sender-help-censor-period
+else
+	not_ok sender-help-censor-period "--help does not say the censor period is the module parameter censor_period"
+fi
+
+# One version: MSG_SLOT_VERSION of message_slot.h.
+version=$(sed -n 's/^#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$/\1/p' message_slot.h)
+for cli in message_sender message_reader; do
+	rc=0
+	out=$("$work/$cli" --version 2> "$work/err") || rc=$?
+	if [ -z "$version" ]; then
+		not_ok "$cli-version" "no MSG_SLOT_VERSION in message_slot.h"
+	elif [ "$rc" -ne 0 ] || [ "$out" != "$cli $version" ] || [ -s "$work/err" ]; then
+		not_ok "$cli-version" "exit $rc, stdout '$out' (want '$cli $version'), stderr '$(oneline "$work/err")'"
+	else
+		ok "$cli-version"
+	fi
+done
 
 # A full stdout is an error, not a silent success.
 for cli in message_sender message_reader; do
@@ -78,8 +104,8 @@ usage_exact() {
 		ok "$name"
 	fi
 }
-sender_usage='usage: message_sender <device> <channel> [<censor 0|1>] <message>: Invalid argument'
-reader_usage='usage: message_reader <device> <channel>: Invalid argument'
+sender_usage="$sender_line: Invalid argument"
+reader_usage="$reader_line: Invalid argument"
 usage_exact sender-no-args "$sender_usage" message_sender
 usage_exact sender-1-arg "$sender_usage" message_sender /dev/slot0
 usage_exact sender-2-args "$sender_usage" message_sender /dev/slot0 1

@@ -5,9 +5,14 @@
 #   make-help                      `make help` lists the targets
 #   no-headers-builds-clis         `make` without kernel headers builds the CLIs
 #                                  and says what to install
+#   install-user                   staged `make install-user` without kernel
+#                                  headers: CLIs, man pages, message_slot.h and
+#                                  message_slot.pc (a program builds with its
+#                                  --cflags), udev rule; `make uninstall-user`
+#                                  removes them again
 #   install-<k>                    staged `make install`: module under the
-#                                  kernel's own release, CLIs, man pages, udev
-#                                  rule; no module index written into the stage
+#                                  kernel's own release and all of install-user;
+#                                  no module index written into the stage
 #   depmod-devname-<k>             DEPMOD=1: modules.devname makes /dev/npheap
 #   udev-mode-group                UDEV_MODE / UDEV_GROUP reach the rule
 #   uninstall-<k>                  `make uninstall` removes every file again
@@ -70,8 +75,61 @@ else
     ok no-headers-builds-clis
 fi
 
-# --- staged install / uninstall per kernel --------------------------------------
+# --- install-user: no kernel headers needed ------------------------------------
 pages=(man1/message_sender.1 man1/message_reader.1 man3/npheap.3 man4/message_slot.4)
+# user_files <stage> <prefix>: what install-user must have put there.
+user_files() {
+    local stage=$1 prefix=$2 f p
+    for f in bin/message_sender bin/message_reader; do
+        [[ -x $stage$prefix/$f ]] || problems+=("no $prefix/$f")
+    done
+    for p in "${pages[@]}"; do
+        [[ -f $stage$prefix/share/man/$p ]] || problems+=("no $prefix/share/man/$p")
+    done
+    cmp -s message_slot.h "$stage$prefix/include/message_slot.h" ||
+        problems+=("no $prefix/include/message_slot.h as in the tree")
+    local pc=$stage$prefix/share/pkgconfig/message_slot.pc
+    if [[ ! -f $pc ]]; then
+        problems+=("no $prefix/share/pkgconfig/message_slot.pc")
+    else
+        local version cflags
+        version=$(sed -n 's/^#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$/\1/p' message_slot.h)
+        [[ $(PKG_CONFIG_PATH=${pc%/*} pkg-config --modversion message_slot 2>&1) == "$version" ]] ||
+            problems+=("message_slot.pc: version is not $version")
+        cflags=$(PKG_CONFIG_PATH=${pc%/*} pkg-config --cflags message_slot 2>&1)
+        [[ ${cflags%% } == "-I$prefix/include" ]] ||
+            problems+=("pkg-config --cflags message_slot: '$cflags', want '-I$prefix/include'")
+        printf '#include <message_slot.h>\nint main(void) { return MSG_SLOT_CHANNEL == 0; }\n' \
+            > "$work/pc.c"
+        gcc -std=c11 -Wall -Werror -I"$stage$prefix/include" "$work/pc.c" -o "$work/pc" \
+            2> "$work/pc.err" || problems+=("a program including <message_slot.h>: $(oneline "$work/pc.err")")
+    fi
+}
+istage=$work/user-stage
+problems=()
+if ! make -C "$tree" KDIR=/nonexistent/build DESTDIR="$istage" PREFIX=/opt/ms install-user \
+    > "$work/install-user.log" 2>&1; then
+    details "$work/install-user.log"
+    problems+=("make install-user without kernel headers failed: $(tail -n 1 "$work/install-user.log")")
+else
+    user_files "$istage" /opt/ms
+    [[ -f $istage/etc/udev/rules.d/60-message_slot.rules ]] || problems+=("no udev rule")
+    [[ -z $(find "$istage" -path '*/lib/modules*' -print -quit) ]] ||
+        problems+=("install-user installed a module")
+    if ! make -C "$tree" DESTDIR="$istage" PREFIX=/opt/ms uninstall-user \
+        > "$work/uninstall-user.log" 2>&1; then
+        problems+=("make uninstall-user failed: $(tail -n 1 "$work/uninstall-user.log")")
+    elif [[ -n $(find "$istage" -type f) ]]; then
+        problems+=("uninstall-user left: $(find "$istage" -type f | tr '\n' ' ')")
+    fi
+fi
+if [[ ${#problems[@]} -eq 0 ]]; then
+    ok install-user
+else
+    not_ok install-user "${problems[*]}"
+fi
+
+# --- staged install / uninstall per kernel --------------------------------------
 while read -r kname _ kdir; do
     [[ -n $kname ]] || continue
     krel=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$kdir/include/generated/utsrelease.h")
@@ -88,12 +146,7 @@ while read -r kname _ kdir; do
         problems+=("module at '${mods:-nowhere}', want lib/modules/$krel/...")
     [[ -z $(find "$stage" -name 'modules.*' -print -quit) ]] ||
         problems+=("module index written into the stage: $(cd "$stage" && find . -name 'modules.*' | head -n 3 | tr '\n' ' ')")
-    for f in bin/message_sender bin/message_reader; do
-        [[ -x $stage/opt/ms/$f ]] || problems+=("no /opt/ms/$f")
-    done
-    for p in "${pages[@]}"; do
-        [[ -f $stage/opt/ms/share/man/$p ]] || problems+=("no /opt/ms/share/man/$p")
-    done
+    user_files "$stage" /opt/ms
     rule=$stage/etc/udev/rules.d/60-message_slot.rules
     if [[ ! -f $rule ]]; then
         problems+=("no udev rule")

@@ -40,11 +40,7 @@ version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' dkms.conf)
 src=$work/src/$name-$version
 mkdir -p "$work/tree" "$work/inst"
 # What `make dkms-install` copies to /usr/src: the same list, from the Makefile.
-files=$(make -s --no-print-directory -f - print-dkms-files <<'MK'
-include Makefile
-print-dkms-files: ; @echo $(DKMS_FILES)
-MK
-)
+files=$(make -s --no-print-directory print-dkms-files)
 for f in $files; do
     install -D -m 0644 "$f" "$src/$f"
 done

@@ -20,7 +20,8 @@ CACHE_DIR=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
 KERNEL_CACHE=$CACHE_DIR/kernels
 ALL_SERIES=(6.1 6.12)
 TOOLS=(qemu-system-x86 busybox-static cpio gzip gcc make libc6-dev binutils
-       gcc-multilib liburing-dev python3-minimal)
+       gcc-multilib liburing-dev python3-minimal
+       python3-pip python3-setuptools python3-wheel)
 # A longer wait than apt's default: another session may be mid-install.
 APT_OPTS=(-o DPkg::Lock::Timeout=900 -o Acquire::Retries=3)
 

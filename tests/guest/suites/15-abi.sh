@@ -2,9 +2,10 @@
 # The ABI as programs in the wild use it: a grader built against
 # message_slot.h alone, both ioctl encodings, writev/readv/pwritev2,
 # io_uring, 32-bit processes (message slots and NP-Heap) and the Python
-# module.  The programs print their own result lines (abi_*.c, grader_*.c,
-# python/test_msgslot.py); this script adds lines for loading, unloading and
-# any program that dies without saying why.  Leaves the module unloaded.
+# package as pip installs it.  The programs print their own result lines
+# (abi_*.c, grader_*.c, python/test_message_slot.py); this script adds lines
+# for loading, unloading and any program that dies without saying why.
+# Leaves the module unloaded.
 . "$GUEST/lib.sh"
 
 work=/tmp/suite-abi
@@ -29,9 +30,11 @@ for width in $widths; do
 done
 run_program abi_uring
 
-# The Python module, with the host's interpreter (tests/vm/boot.sh packs it).
+# The Python package as pip installs it, with the host's interpreter
+# (python/pack-guest.sh, called by tests/vm/boot.sh, packs both).
 if [ -x /usr/bin/python3 ]; then
     run_program /usr/bin/python3 -I -S /payload/python/test_message_slot.py \
+        --path /payload/python-site \
         /dev/slot0 /dev/npheap
 else
     not_ok python "no /usr/bin/python3 in the guest image"

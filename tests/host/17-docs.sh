@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Host suite "docs": what the documents say is what the code does.
+#   params-tables       the parameter tables of README.md and message_slot(4)
+#                       are man/gen-params.py's output (make docs) for
+#                       message_slot.c
+#   params-modinfo      that generator reads every parameter, with its
+#                       description, as `modinfo` shows them for the module
+#                       built from the tree (6.1 headers)
+#   version             MSG_SLOT_VERSION of message_slot.h is the module's
+#                       modinfo version, dkms.conf's, the NP-Heap library's,
+#                       the Python package's and debian/changelog's
+#   errnos-<page>       every errno the driver returns in the message-slot
+#                       half (NP-Heap half) of message_slot.c is in ERRORS of
+#                       message_slot(4) (npheap(3)), and every errno listed
+#                       there is returned there (or by the kernel for it)
+#   bounds-<page>       every bound parameter (max_*, npheap_max_*) is named
+#                       in the ERRORS of its page
+#   ioctl-numbers       README's request numbers and the Python package's
+#                       are those of message_slot.h
+#   npheap-lock-release npheap(3) says a close releases the locks taken
+#                       through that open file, not those of any descriptor
+#   udev-vs-npheap-mode README and message_slot(4) say which of the udev rule
+#                       and npheap_mode sets the node mode
+#   timings-one-place   durations appear only in tests/README.md and
+#                       bench/README.md (and make help has none)
+#   no-history          no document talks of earlier versions or runs
+set -uo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top" || exit 1
+work=$(mktemp -d /tmp/docs-suite.XXXXXX)
+failed=0
+
+results=0
+ok() { echo "ok docs/$1"; results=$((results + 1)); }
+not_ok() { echo "not ok docs/$1 - $2"; failed=1; results=$((results + 1)); }
+# Every exit ends the TAP stream with its plan.
+trap 'echo "1..$results"; rm -rf "$work"' EXIT
+oneline() { tr '\n' '|' < "$1" | cut -c1-300; }
+# check <name> <problems file>: ok if empty.
+verdict() {
+    if [[ -s $2 ]]; then
+        not_ok "$1" "$(oneline "$2")"
+    else
+        ok "$1"
+    fi
+}
+
+# --- module parameters ----------------------------------------------------------
+if man/gen-params.py --check 2> "$work/gen.err"; then
+    ok params-tables
+else
+    not_ok params-tables "$(oneline "$work/gen.err")"
+fi
+
+version=$(sed -n 's/^#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$/\1/p' message_slot.h)
+kdir=$(tests/vm/kernels.sh 6.1 2> "$work/kernels.log" | awk '$1 == "6.1" { print $3 }')
+ko=
+if [[ -z $kdir ]]; then
+    not_ok params-modinfo "no 6.1 headers: $(tail -n 1 "$work/kernels.log")"
+else
+    mkdir -p "$work/mod"
+    cp message_slot.c message_slot.h "$work/mod/"
+    echo 'obj-m := message_slot.o' > "$work/mod/Makefile"
+    if make -C "$kdir" M="$work/mod" -j2 modules > "$work/mod.log" 2>&1; then
+        ko=$work/mod/message_slot.ko
+        # modinfo prints "name:description (type)"; the generator "name<TAB>mode<TAB>description".
+        /sbin/modinfo -F parm "$ko" | sed 's/ ([a-z]*)$//' | LC_ALL=C sort > "$work/modinfo.list"
+        man/gen-params.py --list | awk -F'\t' '{ print $1 ":" $3 }' > "$work/gen.raw"
+        # The generator drops "(default X)" from a description; so must the comparison.
+        sed -E 's/ ?\(([^()]*), default [^()]+\)$/ (\1)/; s/ ?\(default [^()]+\)$//' \
+            "$work/modinfo.list" | LC_ALL=C sort > "$work/modinfo.cmp"
+        LC_ALL=C sort "$work/gen.raw" > "$work/gen.list"
+        if [[ ! -s $work/modinfo.list ]]; then
+            not_ok params-modinfo "modinfo lists no parameter"
+        elif ! diff "$work/modinfo.cmp" "$work/gen.list" > "$work/params.diff"; then
+            not_ok params-modinfo "modinfo (<) and man/gen-params.py (>) differ: $(grep '^[<>]' "$work/params.diff" | head -n 4 | tr '\n' '|')"
+        else
+            ok params-modinfo
+        fi
+    else
+        sed 's/^/# /' "$work/mod.log"
+        not_ok params-modinfo "the module did not build for $kdir"
+    fi
+fi
+
+# --- one version -------------------------------------------------------------------
+: > "$work/version.bad"
+[[ -n $version ]] || echo "no MSG_SLOT_VERSION in message_slot.h" >> "$work/version.bad"
+# have <where> <value>: one more place that must say $version.
+have() { [[ $2 == "$version" ]] || echo "$1 says '$2', message_slot.h '$version'" >> "$work/version.bad"; }
+[[ -n $ko ]] && have "modinfo -F version" "$(/sbin/modinfo -F version "$ko")"
+have dkms.conf "$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' dkms.conf)"
+have npheap_shim/Makefile "$(sed -n 's/^VERSION[[:space:]]*=[[:space:]]*//p' npheap_shim/Makefile)"
+have python/message_slot "$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' python/message_slot/__init__.py)"
+have debian/changelog "$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' debian/changelog)"
+verdict version "$work/version.bad"
+
+# --- errnos of the man pages against the driver -------------------------------------
+# The driver's halves: from the "Message slots" banner to the "NP-Heap" one,
+# and from there to the "Module" one.
+awk '/^ \* Message slots$/ { part = "slot" } /^ \* NP-Heap$/ { part = "npheap" }
+     /^ \* Module$/ { part = "" } part { print > ("'"$work"'/" part ".c") }' message_slot.c
+# errors_of <page>: the errno names of its ERRORS section.
+errors_of() {
+    awk '/^\.SH ERRORS/ { on = 1; next } /^\.SH / { on = 0 } on' "$1" |
+        grep -oE '\bE[A-Z0-9]{2,}\b' | sort -u
+}
+# returned_by <file>: the errnos a part of the driver returns literally.
+returned_by() { grep -oE -- '-E[A-Z0-9]+\b' "$1" | tr -d -- - | sort -u; }
+# errnos <page> <part> <kernel-provided...>: compare, both ways.
+errnos() {
+    local page=$1 part=$2 bad=$work/errnos.bad
+    shift 2
+    : > "$bad"
+    errors_of "$page" > "$work/listed"
+    { returned_by "$work/$part.c"; [[ $# -eq 0 ]] || printf '%s\n' "$@"; } | sort -u > "$work/returned"
+    [[ -s $work/$part.c ]] || echo "no $part half found in message_slot.c" >> "$bad"
+    comm -13 "$work/listed" "$work/returned" | sed "s/\$/ is returned but not in ERRORS/" >> "$bad"
+    comm -23 "$work/listed" "$work/returned" | sed "s/\$/ is in ERRORS but never returned/" >> "$bad"
+    verdict "errnos-${page##*/}" "$bad"
+}
+# EINTR: a signal during wait_event_interruptible (-ERESTARTSYS); ESPIPE:
+# no_llseek and nonseekable_open; EAGAIN: EWOULDBLOCK's other name.
+errnos man/message_slot.4 slot EINTR ESPIPE EAGAIN
+errnos man/npheap.3 npheap
+
+# bounds <page> <pattern>: each bound parameter matching pattern is in ERRORS.
+bounds() {
+    local page=$1 pattern=$2
+    : > "$work/bounds.bad"
+    awk '/^\.SH ERRORS/ { on = 1; next } /^\.SH / { on = 0 } on' "$page" > "$work/errors.txt"
+    man/gen-params.py --list | cut -f1 | grep -E "$pattern" | while read -r p; do
+        grep -q "$p" "$work/errors.txt" || echo "$p is not named in ERRORS" >> "$work/bounds.bad"
+    done
+    verdict "bounds-${page##*/}" "$work/bounds.bad"
+}
+bounds man/message_slot.4 '^max_'
+bounds man/npheap.3 '^npheap_max_'
+
+# --- ioctl numbers ---------------------------------------------------------------------
+cat > "$work/ioctls.c" <<'EOF'
+#include <stdio.h>
+#include "message_slot.h"
+#define P(x) printf("%s 0x%lx\n", #x, (unsigned long)(x))
+int main(void)
+{
+	P(MSG_SLOT_CHANNEL); P(MSG_SLOT_CHANNEL_UL); P(MSG_SLOT_SET_CEN);
+	P(MSG_SLOT_SET_CEN_UL); P(MSG_SLOT_SET_WAIT);
+	printf("NPHEAP_IOCTL_LOCK 0x%lx\n", (unsigned long)MSG_SLOT_NPHEAP_LOCK);
+	printf("NPHEAP_IOCTL_UNLOCK 0x%lx\n", (unsigned long)MSG_SLOT_NPHEAP_UNLOCK);
+	printf("NPHEAP_IOCTL_DELETE 0x%lx\n", (unsigned long)MSG_SLOT_NPHEAP_DELETE);
+	printf("NPHEAP_IOCTL_GETSIZE 0x%lx\n", (unsigned long)MSG_SLOT_NPHEAP_GETSIZE);
+	return 0;
+}
+EOF
+: > "$work/ioctl.bad"
+if gcc -std=c11 -I. "$work/ioctls.c" -o "$work/ioctls" 2> "$work/cc.err"; then
+    "$work/ioctls" > "$work/ioctls.txt"
+    # README's table: | `NAME` | `0x...` | `0x...` ... (unsigned int, then _UL).
+    while read -r name number; do
+        case $name in
+            MSG_SLOT_CHANNEL | MSG_SLOT_SET_CEN) want="| \`$name\` | \`$number\` |" ;;
+            *_UL) want="| \`${name%_UL}\` | \`0x[0-9a-f]*\` | \`$number\`" ;;
+            *) continue ;;
+        esac
+        grep -q "^$want" README.md || echo "README's table does not give $name as $number" >> "$work/ioctl.bad"
+    done < "$work/ioctls.txt"
+    /usr/bin/python3 -B -I -S - "$top/python" "$work/ioctls.txt" >> "$work/ioctl.bad" 2>&1 <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import message_slot
+for line in open(sys.argv[2]):
+    name, number = line.split()
+    if name.endswith("_UL"):
+        continue
+    got = getattr(message_slot, name, None)
+    if got != int(number, 16):
+        print(f"python: {name} is {got if got is None else hex(got)}, message_slot.h {number}")
+PY
+else
+    echo "gcc: $(oneline "$work/cc.err")" >> "$work/ioctl.bad"
+fi
+verdict ioctl-numbers "$work/ioctl.bad"
+
+# --- single facts ------------------------------------------------------------------------
+if grep -q 'any descriptor' man/npheap.3; then
+    not_ok npheap-lock-release "npheap(3) says closing any descriptor releases the locks"
+elif ! grep -q 'that open file' man/npheap.3; then
+    not_ok npheap-lock-release "npheap(3) does not say a close releases the locks taken through that open file"
+else
+    ok npheap-lock-release
+fi
+
+: > "$work/udev.bad"
+for f in README.md man/message_slot.4; do
+    # One paragraph names both and says which wins.
+    awk -v RS= '/npheap_mode/ && /udev/ && /wins/' "$f" | grep -q . ||
+        echo "$f does not say whether the udev rule or npheap_mode sets the mode" >> "$work/udev.bad"
+done
+verdict udev-vs-npheap-mode "$work/udev.bad"
+
+# Durations (a number and a unit of time) outside the two homes of timings;
+# "timeout (5 s)" and the like are protocol facts, not measurements.
+duration='\b[0-9]+([.,][0-9]+)?(-[0-9]+)? ?(s|ms|min|minutes?|seconds?|hours?)\b'
+{
+    git ls-files '*.md' 'man/*.[1-8]' 2> /dev/null | grep -vx -e tests/README.md -e bench/README.md |
+        xargs grep -nE "$duration" | grep -v 'timeout'
+    make -s help 2> /dev/null | grep -E "$duration" | sed 's/^/make help: /'
+} > "$work/durations"
+verdict timings-one-place "$work/durations"
+
+history='no longer|\bused to |before .{0,40} existed|previous (run|version|release)|earlier (run|version)|public versions?|formerly|now that|anymore|originally'
+git ls-files '*.md' 'man/*.[1-8]' 2> /dev/null | xargs grep -niE "$history" > "$work/history"
+verdict no-history "$work/history"
+
+exit "$failed"
