@@ -105,8 +105,12 @@ errors_of() {
     awk '/^\.SH ERRORS/ { on = 1; next } /^\.SH / { on = 0 } on' "$1" |
         grep -oE '\bE[A-Z0-9]{2,}\b' | sort -u
 }
-# returned_by <file>: the errnos a part of the driver returns literally.
-returned_by() { grep -oE -- '-E[A-Z0-9]+\b' "$1" | tr -d -- - | sort -u; }
+# returned_by <file>: the errnos a part of the driver returns literally
+# (not those it only compares with); -ERESTARTSYS reaches users as EINTR.
+returned_by() {
+    sed -E 's/[!=]= *-E[A-Z0-9]+//g' "$1" | grep -oE -- '-E[A-Z0-9]+\b' | tr -d -- - |
+        sed 's/^ERESTARTSYS$/EINTR/' | sort -u
+}
 # errnos <page> <part> <kernel-provided...>: compare, both ways.
 errnos() {
     local page=$1 part=$2 bad=$work/errnos.bad
