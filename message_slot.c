@@ -381,6 +381,7 @@ struct msgslot {
 	unsigned int nr_channels;	/* under the channels xa_lock */
 	unsigned long index_bytes;	/* index nodes charged, ditto */
 	seqcount_spinlock_t seq[MSGSLOT_SEQS];
+	struct xarray watches;		/* channel -> struct msgslot_watch */
 };
 
 static seqcount_spinlock_t *msgslot_seq(struct msgslot *slot, u32 channel)
@@ -392,43 +393,31 @@ static seqcount_spinlock_t *msgslot_seq(struct msgslot *slot, u32 channel)
 static DEFINE_XARRAY(msgslots);
 
 /*
- * Change notification.  An open file that polls or waits on a channel queues
- * its @watch entry, once, on msgslot_watchers[hash(slot, channel)]; a write
- * walks that bucket only when it is not empty, and msgslot_watch_wake()
- * filters by slot and channel, then wakes the file's own @wq, where poll
- * tables and waiting readers sleep.  So a write wakes nobody on other
- * channels, and costs one load of a bucket head when nobody watches.  The
- * bucket hash is keyed with a random key, so nobody can choose channels
- * whose watchers share another user's bucket.
+ * Change notification.  Each channel that open files poll or wait on has a
+ * struct msgslot_watch in its slot's @watches, keyed by channel id: waiting
+ * readers sleep on its @wq, and a file that polls queues its forwarding
+ * entry (msgslot_file.watch) there, which wakes the file's own @wq, where
+ * poll tables sleep.  A write looks its channel up under RCU and wakes @wq
+ * only if someone is on it, so it wakes nobody on other channels and,
+ * with nobody watching, costs one lookup in an (often empty) xarray.  A
+ * watch lives while files hold references (see msgslot_watch_pin()) and
+ * is freed after an RCU grace period.
  */
-#define MSGSLOT_WATCH_BITS	8
-
-static struct wait_queue_head msgslot_watchers[1 << MSGSLOT_WATCH_BITS];
-static hsiphash_key_t msgslot_watch_key;
-
-struct msgslot_key {
-	struct msgslot *slot;
-	u32 channel;
+struct msgslot_watch {
+	wait_queue_head_t wq;
+	refcount_t ref;
+	struct rcu_head rcu;
 };
-
-static struct wait_queue_head *msgslot_bucket(struct msgslot *slot,
-					      u32 channel)
-{
-	unsigned long ptr = (unsigned long)slot;
-
-	return &msgslot_watchers[hsiphash_3u32(lower_32_bits(ptr),
-					       upper_32_bits(ptr), channel,
-					       &msgslot_watch_key) &
-				 ((1U << MSGSLOT_WATCH_BITS) - 1)];
-}
 
 /*
  * Per open file: the slot, the channel chosen by ioctl (0: none), the write
- * generation last read on it (0: none), censoring, waiting reads.
- * lock: serialises channel switches against @seen updates and the queueing
- * of @watch (@watched is the channel it is queued for, 0: not queued), so a
- * switch both forgets @seen and moves @watch, whatever readers and pollers
- * of the same file do meanwhile.  @channel and @seen are also read locklessly.
+ * generation last read on it (0: none), censoring, waiting reads, and the
+ * watch of the channel once it polled or waited (@watching, of channel
+ * @watched; @forwarding: @watch is queued on it).
+ * lock: serialises channel switches against @seen updates and against
+ * changes of @watching, so a switch both forgets @seen and drops the old
+ * channel's watch, whatever readers and pollers of the same file do
+ * meanwhile.  @channel, @seen and @watched are also read locklessly.
  */
 struct msgslot_file {
 	struct msgslot *slot;
@@ -438,6 +427,9 @@ struct msgslot_file {
 	u64 seen;
 	bool censor;
 	bool wait;
+	bool forwarding;
+	struct user_share *writer;	/* share of the last writer, a cache */
+	struct msgslot_watch *watching;
 	struct wait_queue_entry watch;
 	wait_queue_head_t wq;
 };
@@ -455,6 +447,7 @@ static struct msgslot *msgslot_get(unsigned int minor)
 	if (!slot)
 		return ERR_PTR(-ENOMEM);
 	xa_init_flags(&slot->channels, XA_FLAGS_ACCOUNT);
+	xa_init_flags(&slot->watches, XA_FLAGS_ACCOUNT);
 	for (i = 0; i < MSGSLOT_SEQS; i++)
 		seqcount_spinlock_init(&slot->seq[i], &slot->channels.xa_lock);
 
@@ -477,56 +470,203 @@ static void msgslot_destroy(struct msgslot *slot)
 	}
 	budget_uncharge(&msg_budget, slot->index_bytes);
 	xa_destroy(&slot->channels);
+	/* No file is open: every watch was put. */
+	WARN_ON(!xa_empty(&slot->watches));
+	xa_destroy(&slot->watches);
 	kfree(slot);
 }
 
+/* @channel's watch with a new reference, made if there is none. */
+static struct msgslot_watch *msgslot_watch_get(struct msgslot *slot,
+					       u32 channel)
+{
+	struct msgslot_watch *w, *fresh;
+	int ret = 0;
+
+	rcu_read_lock();
+	w = xa_load(&slot->watches, channel);
+	if (w && !refcount_inc_not_zero(&w->ref))
+		w = NULL;
+	rcu_read_unlock();
+	if (w)
+		return w;
+
+	fresh = kmalloc(sizeof(*fresh), GFP_KERNEL_ACCOUNT);
+	if (!fresh)
+		return ERR_PTR(-ENOMEM);
+	init_waitqueue_head(&fresh->wq);
+	refcount_set(&fresh->ref, 1);
+	xa_lock(&slot->watches);
+	do {
+		/* Under the lock a watch in the array has references. */
+		w = xa_load(&slot->watches, channel);
+		if (w) {
+			refcount_inc(&w->ref);
+			break;
+		}
+		ret = __xa_insert(&slot->watches, channel, fresh, GFP_KERNEL);
+	} while (ret == -EBUSY);
+	xa_unlock(&slot->watches);
+	if (w || ret) {
+		kfree(fresh);
+		return w ? w : ERR_PTR(ret);
+	}
+	return fresh;
+}
+
+/* Only the last reference takes the lock, under which watches are found. */
+static void msgslot_watch_put(struct msgslot *slot, u32 channel,
+			      struct msgslot_watch *w)
+{
+	bool last;
+
+	if (refcount_dec_not_one(&w->ref))
+		return;
+	xa_lock(&slot->watches);
+	last = refcount_dec_and_test(&w->ref);
+	if (last)
+		__xa_erase(&slot->watches, channel);
+	xa_unlock(&slot->watches);
+	if (last)
+		kfree_rcu(w, rcu);
+}
+
+/* The forwarding entry: a write to the watched channel wakes the pollers. */
 static int msgslot_watch_wake(struct wait_queue_entry *entry,
-			      unsigned int mode, int sync, void *arg)
+			      unsigned int mode, int sync, void *key)
 {
 	struct msgslot_file *mf = container_of(entry, struct msgslot_file,
 					       watch);
-	const struct msgslot_key *key = arg;
 
-	if (key->slot == mf->slot && key->channel == READ_ONCE(mf->watched))
-		wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
+	/* No barrier: a poller queues itself on @wq before it looks at the
+	 * channel under the xa_lock the write released (msgslot_poll()).
+	 */
+	if (waitqueue_active(&mf->wq))
+		wake_up_interruptible_sync_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
 	return 0;
 }
 
-/* Queue @mf's watch entry for @channel unless a switch made it stale. */
-static void msgslot_watch(struct msgslot_file *mf, u32 channel)
+/*
+ * Make @mf hold @channel's watch, with its forwarding entry queued there if
+ * @forward, and return the watch with a reference for the caller (NULL: a
+ * switch made @channel stale).  *@queued is set when this queued anything
+ * a writer must see: the caller then looks at the channel under its lock.
+ */
+static struct msgslot_watch *msgslot_watch_pin(struct msgslot_file *mf,
+					       u32 channel, bool forward,
+					       bool *queued)
 {
-	if (READ_ONCE(mf->watched) == channel)
-		return;
-	spin_lock(&mf->lock);
-	if (mf->channel == channel && mf->watched != channel) {
-		if (mf->watched)
-			remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
-					  &mf->watch);
-		WRITE_ONCE(mf->watched, channel);
-		add_wait_queue(msgslot_bucket(mf->slot, channel), &mf->watch);
-	}
-	spin_unlock(&mf->lock);
-}
-
-/* Wake the watchers of @channel, if any, after a write to it. */
-static void msgslot_notify(struct msgslot *slot, u32 channel)
-{
-	struct wait_queue_head *bucket = msgslot_bucket(slot, channel);
-	struct msgslot_key key = { .slot = slot, .channel = channel };
+	struct msgslot_watch *w = NULL, *fresh = NULL, *old = NULL;
+	u32 old_channel = 0;
 
 	/*
-	 * No barrier: a watcher queues itself before msgslot_unseen() reads
-	 * the generation under the xa_lock our write released, so either it
-	 * sees this write or we see it queued.
+	 * Held already: a live watch (references left) is the one in the
+	 * array, whatever @mf did with it since (RCU keeps it readable).
 	 */
-	if (waitqueue_active(bucket))
-		__wake_up(bucket, TASK_NORMAL, 0, &key);
+	if (!forward || READ_ONCE(mf->forwarding)) {
+		rcu_read_lock();
+		if (READ_ONCE(mf->watched) == channel) {
+			w = READ_ONCE(mf->watching);
+			if (w && !refcount_inc_not_zero(&w->ref))
+				w = NULL;
+		}
+		rcu_read_unlock();
+		if (w)
+			return w;
+	}
+	for (;;) {
+		spin_lock(&mf->lock);
+		if (mf->channel != channel)
+			break;
+		if (mf->watched != channel && fresh) {
+			old = mf->watching;
+			old_channel = mf->watched;
+			if (old && mf->forwarding)
+				remove_wait_queue(&old->wq, &mf->watch);
+			WRITE_ONCE(mf->watching, fresh);
+			WRITE_ONCE(mf->forwarding, false);
+			WRITE_ONCE(mf->watched, channel);
+			fresh = NULL;
+			*queued = true;
+		}
+		if (mf->watched == channel) {
+			w = mf->watching;
+			if (forward && !mf->forwarding) {
+				add_wait_queue(&w->wq, &mf->watch);
+				WRITE_ONCE(mf->forwarding, true);
+				*queued = true;
+			}
+			refcount_inc(&w->ref);
+			break;
+		}
+		spin_unlock(&mf->lock);
+		fresh = msgslot_watch_get(mf->slot, channel);
+		if (IS_ERR(fresh))
+			return fresh;
+	}
+	spin_unlock(&mf->lock);
+	if (old)
+		msgslot_watch_put(mf->slot, old_channel, old);
+	if (fresh)
+		msgslot_watch_put(mf->slot, channel, fresh);
+	return w;
 }
 
 /*
- * Does @channel hold a message @mf has not read?  Under the xa_lock,
- * which orders it against writers for msgslot_notify().
+ * @mf stops watching its channel: returns the watch, with @mf's reference,
+ * for msgslot_watch_release() once @mf->lock is dropped.
  */
+static struct msgslot_watch *msgslot_watch_detach(struct msgslot_file *mf)
+{
+	struct msgslot_watch *w = mf->watching;
+
+	lockdep_assert_held(&mf->lock);
+	if (w && mf->forwarding)
+		remove_wait_queue(&w->wq, &mf->watch);
+	WRITE_ONCE(mf->watched, 0);
+	WRITE_ONCE(mf->watching, NULL);
+	WRITE_ONCE(mf->forwarding, false);
+	return w;
+}
+
+/*
+ * Wake whoever sleeps on @w (waiting readers of the file that held it, after
+ * a switch or SET_WAIT 0; those of other files look again and sleep on),
+ * then drop the reference.
+ */
+static void msgslot_watch_release(struct msgslot *slot, u32 channel,
+				  struct msgslot_watch *w)
+{
+	if (!w)
+		return;
+	wake_up_interruptible_poll(&w->wq, EPOLLIN | EPOLLRDNORM);
+	msgslot_watch_put(slot, channel, w);
+}
+
+/*
+ * Wake the watchers of @channel, if any, after a write to it (the ordering
+ * that makes the lockless looks safe is the same for xa_empty()).  A sync
+ * wake-up, as pipes do: the writer returns to user space, which commonly
+ * waits for the answer next, so the reader is not run before it.
+ */
+static void msgslot_notify(struct msgslot *slot, u32 channel)
+{
+	struct msgslot_watch *w;
+
+	/* The common case: nobody watches any channel of the slot. */
+	if (xa_empty(&slot->watches))
+		return;
+	rcu_read_lock();
+	w = xa_load(&slot->watches, channel);
+	/* No barrier: a watcher queues itself before it reads the generation
+	 * under the xa_lock our write released, so either it sees this write
+	 * or we see it queued.
+	 */
+	if (w && waitqueue_active(&w->wq))
+		wake_up_interruptible_sync_poll(&w->wq, EPOLLIN | EPOLLRDNORM);
+	rcu_read_unlock();
+}
+
 /* @mf->seen without tearing: 64-bit loads are single loads on 64-bit only. */
 static u64 msgslot_seen(struct msgslot_file *mf)
 {
@@ -542,16 +682,29 @@ static u64 msgslot_seen(struct msgslot_file *mf)
 #endif
 }
 
-static bool msgslot_unseen(struct msgslot_file *mf, u32 channel)
+/*
+ * Does @channel hold a message @mf has not read?  If so, copy it into
+ * @copy when it fits @count, with its length and generation.  Under the
+ * xa_lock, which orders it against writers for msgslot_notify().
+ */
+static bool msgslot_take_unseen(struct msgslot_file *mf, u32 channel,
+				u8 *copy, size_t count, size_t *len, u64 *gen)
 {
+	u64 seen = msgslot_seen(mf);
 	struct msgslot_msg *msg;
-	u64 gen;
+	bool unseen;
 
 	xa_lock(&mf->slot->channels);
 	msg = xa_load(&mf->slot->channels, channel);
-	gen = msg ? msg->gen : 0;
+	unseen = msg && msg->gen != seen;
+	if (unseen) {
+		*gen = msg->gen;
+		*len = msg->len;
+		if (*len <= count)
+			memcpy(copy, msg->data, *len);
+	}
 	xa_unlock(&mf->slot->channels);
-	return gen && gen != msgslot_seen(mf);
+	return unseen;
 }
 
 static int msgslot_open(struct inode *inode, struct file *file)
@@ -586,35 +739,55 @@ static int msgslot_release(struct inode *inode, struct file *file)
 	struct msgslot_file *mf = file->private_data;
 
 	/* Pollers and readers hold a file reference: nobody waits on @wq. */
-	if (mf->watched)
-		remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
-				  &mf->watch);
+	if (mf->watching) {
+		if (mf->forwarding)
+			remove_wait_queue(&mf->watching->wq, &mf->watch);
+		msgslot_watch_put(mf->slot, mf->watched, mf->watching);
+	}
 	kfree(mf);
 	return 0;
 }
 
-/* Select @channel; another channel than before forgets what was read. */
+/*
+ * Select @channel; another channel than before forgets what was read and
+ * the old channel's watch.  Waiting readers of this file wake and look at
+ * the new channel, and so do its pollers, which watch it from their next
+ * poll (epoll polls again once woken).
+ */
 static void msgslot_set_channel(struct msgslot_file *mf, u32 channel)
 {
+	struct msgslot_watch *old = NULL;
+	u32 old_channel = 0;
 	bool moved = false;
 
 	spin_lock(&mf->lock);
 	if (mf->channel != channel) {
+		old_channel = mf->watched;
+		old = msgslot_watch_detach(mf);
 		WRITE_ONCE(mf->channel, channel);
 		WRITE_ONCE(mf->seen, 0);
-		if (mf->watched) {
-			remove_wait_queue(msgslot_bucket(mf->slot, mf->watched),
-					  &mf->watch);
-			WRITE_ONCE(mf->watched, channel);
-			add_wait_queue(msgslot_bucket(mf->slot, channel),
-				       &mf->watch);
-		}
 		moved = true;
 	}
 	spin_unlock(&mf->lock);
-	/* Pollers and waiting readers of this file look at the new channel. */
-	if (moved)
+	if (moved) {
+		msgslot_watch_release(mf->slot, old_channel, old);
 		wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
+	}
+}
+
+/* Waiting reads off: readers already asleep return as reads without waiting. */
+static void msgslot_stop_waiting(struct msgslot_file *mf)
+{
+	struct msgslot_watch *w;
+	u32 channel;
+
+	spin_lock(&mf->lock);
+	w = mf->watching;
+	channel = mf->watched;
+	if (w)
+		refcount_inc(&w->ref);
+	spin_unlock(&mf->lock);
+	msgslot_watch_release(mf->slot, channel, w);
 }
 
 /* Remember that generation @gen of @channel was read, never going back. */
@@ -670,9 +843,8 @@ static long msgslot_ioctl(struct file *file, unsigned int cmd,
 		if (value > 1)
 			return -EINVAL;
 		WRITE_ONCE(mf->wait, value);
-		/* Readers already asleep return as reads without waiting. */
 		if (!value)
-			wake_up_interruptible_poll(&mf->wq, EPOLLIN | EPOLLRDNORM);
+			msgslot_stop_waiting(mf);
 		return 0;
 	default:
 		return -EINVAL;
@@ -714,6 +886,63 @@ static size_t msgslot_copy(struct msgslot *slot, u32 channel, u8 *copy,
  * @nonblock).  Returns its length, with its channel and generation for
  * msgslot_mark_seen(), -ENOSPC if it does not fit, or an error.
  */
+/* What a waiting read takes: a message copied as by msgslot_take_unseen(). */
+struct msgslot_take {
+	u8 *copy;
+	size_t count, len;
+	u64 gen;
+	bool found;
+};
+
+/*
+ * The wait is over: another channel, waiting reads off, or @t->found.
+ * @locked: look under the xa_lock, as before sleeping; once woken, a
+ * lockless look finds what woke us.
+ */
+static bool msgslot_wait_over(struct msgslot_file *mf, u32 channel,
+			      struct msgslot_take *t, bool locked)
+{
+	if (READ_ONCE(mf->channel) != channel || !READ_ONCE(mf->wait))
+		return true;
+	if (locked) {
+		t->found = msgslot_take_unseen(mf, channel, t->copy, t->count,
+					       &t->len, &t->gen);
+	} else {
+		t->len = msgslot_copy(mf->slot, channel, t->copy, t->count,
+				      &t->gen);
+		t->found = t->len && t->gen != msgslot_seen(mf);
+	}
+	return t->found;
+}
+
+/*
+ * Sleep on @w until msgslot_wait_over().  As wait_event_interruptible(),
+ * less its first look before queueing (the caller just looked), and a
+ * woken reader looks before it queues itself again: the wake-up dequeued
+ * it, so finding the message then costs no wait-queue lock.
+ */
+static int msgslot_sleep(struct msgslot_file *mf, struct msgslot_watch *w,
+			 u32 channel, struct msgslot_take *t)
+{
+	DEFINE_WAIT(wait);
+	int ret = 0;
+
+	for (;;) {
+		prepare_to_wait(&w->wq, &wait, TASK_INTERRUPTIBLE);
+		if (msgslot_wait_over(mf, channel, t, true))
+			break;
+		if (signal_pending(current)) {
+			ret = -ERESTARTSYS;
+			break;
+		}
+		schedule();
+		if (msgslot_wait_over(mf, channel, t, false))
+			break;
+	}
+	finish_wait(&w->wq, &wait);
+	return ret;
+}
+
 static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
 			     bool nonblock, u32 *channelp, u64 *gen)
 {
@@ -724,6 +953,9 @@ static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
 		return -EINVAL;
 
 	for (;;) {
+		struct msgslot_take t = { .copy = copy, .count = count };
+		struct msgslot_watch *w;
+		bool queued = false;
 		int ret;
 
 		len = msgslot_copy(mf->slot, channel, copy, count, gen);
@@ -732,13 +964,20 @@ static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
 			break;
 		if (nonblock)
 			return -EAGAIN;
-		msgslot_watch(mf, channel);
-		ret = wait_event_interruptible(mf->wq,
-					       READ_ONCE(mf->channel) != channel ||
-					       !READ_ONCE(mf->wait) ||
-					       msgslot_unseen(mf, channel));
-		if (ret)
-			return ret;
+		w = msgslot_watch_pin(mf, channel, false, &queued);
+		if (IS_ERR(w))
+			return PTR_ERR(w);
+		if (w) {
+			ret = msgslot_sleep(mf, w, channel, &t);
+			msgslot_watch_put(mf->slot, channel, w);
+			if (ret)
+				return ret;
+			if (t.found) {
+				len = t.len;
+				*gen = t.gen;
+				break;
+			}
+		}
 		/* A switch by another thread: wait on the new channel. */
 		channel = READ_ONCE(mf->channel);
 	}
@@ -800,13 +1039,34 @@ static __poll_t msgslot_poll(struct file *file, poll_table *pt)
 	struct msgslot_file *mf = file->private_data;
 	u32 channel = READ_ONCE(mf->channel);
 	__poll_t mask = EPOLLOUT | EPOLLWRNORM;
+	bool queued = !poll_does_not_wait(pt);
+	struct msgslot_watch *w;
+	size_t len;
+	u64 gen;
 
 	poll_wait(file, &mf->wq, pt);
 	if (!channel)
 		return EPOLLERR;
-	msgslot_watch(mf, channel);
-	if (msgslot_unseen(mf, channel))
-		mask |= EPOLLIN | EPOLLRDNORM;
+	if (READ_ONCE(mf->watched) != channel || !READ_ONCE(mf->forwarding)) {
+		w = msgslot_watch_pin(mf, channel, true, &queued);
+		if (IS_ERR(w))
+			return EPOLLERR;
+		if (w)
+			msgslot_watch_put(mf->slot, channel, w);
+	}
+	/*
+	 * Once queued (epoll's polls after a wake-up queue nothing), writers
+	 * wake us: a lockless look is enough.  Else look under the xa_lock,
+	 * which orders it against writers for msgslot_notify().
+	 */
+	if (queued) {
+		if (msgslot_take_unseen(mf, channel, NULL, 0, &len, &gen))
+			mask |= EPOLLIN | EPOLLRDNORM;
+	} else {
+		len = msgslot_copy(mf->slot, channel, NULL, 0, &gen);
+		if (len && gen != msgslot_seen(mf))
+			mask |= EPOLLIN | EPOLLRDNORM;
+	}
 	return mask;
 }
 
@@ -964,9 +1224,14 @@ static ssize_t msgslot_store(struct msgslot_file *mf, u32 channel, u8 *text,
 			text[i] = '#';
 	}
 
-	writer = user_share_get(gfp);
-	if (!writer)
-		return nowait ? -EAGAIN : -ENOMEM;
+	/* Most files are written by one user: look its share up once. */
+	writer = READ_ONCE(mf->writer);
+	if (!writer || !uid_eq(writer->uid, current_uid())) {
+		writer = user_share_get(gfp);
+		if (!writer)
+			return nowait ? -EAGAIN : -ENOMEM;
+		WRITE_ONCE(mf->writer, writer);
+	}
 	ret = msgslot_publish(mf->slot, channel, text, count, writer, gfp);
 	if (ret)
 		return ret;
@@ -2072,7 +2337,6 @@ static int npheap_create_nodes(void)
 static int __init message_slot_init(void)
 {
 	dev_t first = MKDEV(MAJOR_NUM, 0);
-	unsigned int i;
 	int ret;
 
 	if (censor_period < 1 || censor_period > MSG_SLOT_MAX_LEN) {
@@ -2091,9 +2355,6 @@ static int __init message_slot_init(void)
 		pr_err("cannot create message caches: %d\n", ret);
 		goto err_caches;
 	}
-	for (i = 0; i < ARRAY_SIZE(msgslot_watchers); i++)
-		init_waitqueue_head(&msgslot_watchers[i]);
-	get_random_bytes(&msgslot_watch_key, sizeof(msgslot_watch_key));
 	npheap_init_heaps();
 
 	ret = register_chrdev_region(first, NPHEAP_MINOR_BASE + NPHEAP_MINORS,
