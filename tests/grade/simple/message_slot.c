@@ -118,24 +118,22 @@ static ssize_t device_write(struct file *file, const char __user *buf,
 {
 	struct fd_state *st = file->private_data;
 	struct channel *ch;
-	char tmp[BUF_LEN];
+	ssize_t ret = count;
 
 	if (!st->channel)
 		return -EINVAL;
 	if (count == 0 || count > BUF_LEN)
 		return -EMSGSIZE;
-	if (copy_from_user(tmp, buf, count))
-		return -EFAULT;
 	mutex_lock(&slots_lock);
 	ch = find_channel(st->minor, st->channel, true);
-	if (IS_ERR(ch)) {
-		mutex_unlock(&slots_lock);
-		return PTR_ERR(ch);
-	}
-	memcpy(ch->buf, tmp, count);
-	ch->len = count;
+	if (IS_ERR(ch))
+		ret = PTR_ERR(ch);
+	else if (copy_from_user(ch->buf, buf, count))
+		ret = -EFAULT;
+	else
+		ch->len = count;
 	mutex_unlock(&slots_lock);
-	return count;
+	return ret;
 }
 
 static const struct file_operations fops = {
