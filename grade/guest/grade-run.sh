@@ -88,9 +88,24 @@ sh_rmmod_reload() {
     return 0
 }
 
+# Debug kernel only (the host plans it there): leaks kmemleak pins on the module.
+sh_kmemleak_open_close() {
+    km=/sys/kernel/debug/kmemleak
+    [ -w "$km" ] || { REASON="this kernel has no $km"; return 1; }
+    echo clear > "$km"
+    run_c open-close || return 1
+    # An object is reported only once it is a few seconds old.
+    sleep 6; echo scan > "$km"; sleep 1; echo scan > "$km"
+    awk -v mod="[$MOD]" '/^unreferenced object/ { blk = $0; next } { blk = blk "\n" $0 }
+        index($0, mod) && blk != "" { print blk; n++; blk = "" } END { exit n == 0 }' "$km" > "$work/leaks" || return 0
+    sed 's/^/kmemleak: /' "$work/leaks" | head -n 30
+    REASON="kmemleak: $(grep -c '^unreferenced object' "$work/leaks") unreferenced objects allocated by $MOD (first: $(grep -m1 "\[$MOD\]" "$work/leaks" | sed 's/^ *//'))"
+    return 1
+}
+
 # run_c <test>: grade_tests <test>; REASON from its FAIL line.
 run_c() {
-    GRADE_MAJOR=$MAJOR GRADE_SEED=$SEED GRADE_SENDER=$STAGE/subs/$SUB/message_sender \
+    GRADE_MAJOR=$MAJOR GRADE_SEED=$SEED GRADE_CHANNELS=${MSGSLOT_GRADE_CHANNELS:-1048576} GRADE_SENDER=$STAGE/subs/$SUB/message_sender \
         GRADE_READER=$STAGE/subs/$SUB/message_reader \
         "$STAGE/subs/$SUB/grade_tests" "$1" > "$work/c.out" 2>&1
     _rc=$?

@@ -879,7 +879,6 @@ static void *worker_run(void *arg)
 					 "(each wrote N bytes of one letter)", n, shown(buf, n));
 		}
 	}
-	close(fd);
 	return NULL;
 }
 
@@ -1105,6 +1104,22 @@ static bool h_check_gone(void)
 	return true;
 }
 
+static bool h_open_close(void)
+{
+	char msg[16];
+	int i, fd, len;
+
+	for (i = 0; i < 2000; i++) {
+		fd = open_channel(12, 3201 + (unsigned long)(i % 5));
+		if (fd < 0)
+			return false;
+		len = snprintf(msg, sizeof(msg), "n%d", i);
+		G_EXPECT_RET(write(fd, msg, (size_t)len), len, "write");
+		close(fd);
+	}
+	return true;
+}
+
 static const struct {
 	const char *name;
 	bool (*fn)(void);
@@ -1137,6 +1152,7 @@ static const struct {
 	{ "release_frees_memory", t_release_frees_memory },
 	{ "fill", h_fill },
 	{ "check-gone", h_check_gone },
+	{ "open-close", h_open_close },
 };
 
 int main(int argc, char **argv)
