@@ -11,7 +11,9 @@
 #   GRADE-OUT <sub> <test> <line>         the test's own output
 #   GRADE-KLOG <sub> <test> <line>        a kernel report logged during it
 #   GRADE-RESULT <sub> <test> <pass|fail|timeout> <seconds> [reason]
-#   GRADE-SUB-END <sub> <clean|dirty>     dirty: the host reboots before the next
+#   GRADE-SUB-END <sub> <clean|dirty|stuck>  the host reboots before the next
+#                                         (stuck: a test's task could not be killed;
+#                                         the host goes on with the sub's next test)
 #   GRADE-ALL-DONE
 # Before each test "msgslot-grade: begin <sub> <test>" goes to the kernel log,
 # so the host can attribute a crash's splat to the test that caused it.
@@ -152,7 +154,14 @@ run_test() {
             pkill -KILL grade_tests 2>/dev/null; pkill -KILL message_sender 2>/dev/null
             pkill -KILL message_reader 2>/dev/null
             status=timeout REASON="still running after its deadline of ${deadline}s: killed"
-            sleep 1
+            sleep 2
+            # A task that SIGKILL does not end is stuck in the kernel (its
+            # locks are held): this boot is done, the host boots again.
+            if pgrep grade_tests > /dev/null || pgrep message_sender > /dev/null ||
+                pgrep message_reader > /dev/null || pgrep rmmod > /dev/null || pgrep insmod > /dev/null; then
+                REASON="still running after its deadline of ${deadline}s, and SIGKILL did not end it (stuck in the kernel): VM rebooted"
+                STUCK=1
+            fi
         else
             wait "$pid"; rc=$?
             REASON=$(cat "$work/reason" 2>/dev/null)
@@ -174,9 +183,14 @@ run_test() {
     fi
     end=$(uptime_s)
     echo "GRADE-RESULT $SUB $TEST $status $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') $REASON"
+    if [ "$STUCK" = 1 ]; then
+        ps -o pid,stat,args 2>/dev/null | grep -E 'grade_tests|message_|mod ' | grep -v grep | sed 's/^/# stuck: /'
+        echo "GRADE-SUB-END $SUB stuck"
+        exit 0
+    fi
 }
 
-MOD= MAJOR= current=
+MOD= MAJOR= current= STUCK=0
 while read -r sub test; do
     [ -n "$sub" ] || continue
     if [ "$sub" != "$current" ]; then

@@ -7,13 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")"
 M=$(mktemp -d)
 trap 'rm -rf "$M"' EXIT
-rm -f mutants/*.patch
-mkdir -p mutants
+rm -f mutants/*.patch mutants-slow/*.patch
+mkdir -p mutants mutants-slow
 
 mk() { rm -rf "$M/a" "$M/b"; mkdir -p "$M/a" "$M/b"; cp simple/* "$M/a/"; cp simple/* "$M/b/"; }
 save() {
-    { echo "$2"; (cd "$M" && diff -ru a b | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/') || true; } > "mutants/$1.patch"
-    grep -q '^@@' "mutants/$1.patch" || { echo "make-mutants.sh: $1 changed nothing" >&2; exit 1; }
+    local dir=${3:-mutants}
+    { echo "$2"; (cd "$M" && diff -ru a b | sed -E 's/^(---|\+\+\+) ([^\t]*)\t.*/\1 \2/') || true; } > "$dir/$1.patch"
+    grep -q '^@@' "$dir/$1.patch" || { echo "make-mutants.sh: $1 changed nothing" >&2; exit 1; }
 }
 # replace <file> <old> <new>: exact text replacement that must match once.
 replace() {
@@ -63,4 +64,12 @@ save reader-newline "Defect: message_reader prints a newline after the message."
 
 mk; replace message_slot.c $'\tst->channel = (unsigned int)arg;' $'\tst->channel = (unsigned int)arg'
 save no-compile "Defect: a missing semicolon: message_slot.c does not compile."
-ls mutants
+# The slow ones (GRADE_SELFTEST_SLOW=1): hangs, each costing its test's deadline.
+mk; replace message_slot.c $'\telse if (count < ch->len)\n\t\tret = -ENOSPC;' \
+$'\telse if (count < ch->len) {\n\t\twhile (!signal_pending(current))\n\t\t\tschedule_timeout_interruptible(HZ);\n\t\tret = -ENOSPC;\n\t}'
+save hang-enospc "Defect: a read into a short buffer sleeps until a signal comes (a killable hang)." mutants-slow
+
+mk; replace message_slot.c $'\telse if (count < ch->len)\n\t\tret = -ENOSPC;' \
+$'\telse if (count < ch->len) {\n\t\tmutex_lock(&slots_lock);\n\t\tret = -ENOSPC;\n\t}'
+save deadlock-enospc "Defect: a read into a short buffer takes the lock it holds (a deadlock nothing can kill)." mutants-slow
+ls mutants mutants-slow
