@@ -53,6 +53,16 @@ load() {
 }
 loaded() { [ -n "$MOD" ] && grep -q "^$MOD " /proc/modules; }
 
+# test_tasks: pids of the programs a test runs (busybox here has no pgrep).
+test_tasks() {
+    for d in /proc/[0-9]*; do
+        read -r comm < "$d/comm" 2>/dev/null || continue
+        case $comm in
+            grade_tests|message_sender|message_reader|rmmod|insmod) echo "${d#/proc/}" ;;
+        esac
+    done
+}
+
 # Shell tests: set REASON, return 0 on pass.
 sh_module_loads() {
     if ! load "$SUB"; then
@@ -150,15 +160,12 @@ run_test() {
             sleep 0.1; waited=$((waited + 1))
         done
         if kill -0 "$pid" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null
-            pkill -KILL grade_tests 2>/dev/null; pkill -KILL message_sender 2>/dev/null
-            pkill -KILL message_reader 2>/dev/null
+            kill -KILL "$pid" $(test_tasks) 2>/dev/null
             status=timeout REASON="still running after its deadline of ${deadline}s: killed"
             sleep 2
             # A task that SIGKILL does not end is stuck in the kernel (its
             # locks are held): this boot is done, the host boots again.
-            if pgrep grade_tests > /dev/null || pgrep message_sender > /dev/null ||
-                pgrep message_reader > /dev/null || pgrep rmmod > /dev/null || pgrep insmod > /dev/null; then
+            if [ -n "$(test_tasks)" ]; then
                 REASON="still running after its deadline of ${deadline}s, and SIGKILL did not end it (stuck in the kernel): VM rebooted"
                 STUCK=1
             fi
@@ -184,7 +191,10 @@ run_test() {
     end=$(uptime_s)
     echo "GRADE-RESULT $SUB $TEST $status $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') $REASON"
     if [ "$STUCK" = 1 ]; then
-        ps -o pid,stat,args 2>/dev/null | grep -E 'grade_tests|message_|mod ' | grep -v grep | sed 's/^/# stuck: /'
+        for p in $(test_tasks); do
+            echo "GRADE-OUT $SUB $TEST stuck: pid $p $(tr '\0' ' ' < "/proc/$p/cmdline") state $(awk '/^State:/ { print $2 }' "/proc/$p/status")"
+            sed "s/^/GRADE-OUT $SUB $TEST   /" "/proc/$p/stack" 2>/dev/null | head -n 12
+        done
         echo "GRADE-SUB-END $SUB stuck"
         exit 0
     fi
