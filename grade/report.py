@@ -228,6 +228,13 @@ def main():
     rubric = read_rubric(args.rubric)
     kernels = args.kernels.split()
     args.sources = {}
+    try:
+        with open(os.path.join(args.run, "sources.tsv")) as f:
+            for line in f:
+                name, _, src = line.rstrip("\n").partition("\t")
+                args.sources[name] = src
+    except OSError:
+        pass
     summaries = []
     for spec in args.subs:
         name, dest = spec.split("=", 1)
