@@ -65,7 +65,7 @@ save reader-newline "Defect: message_reader prints a newline after the message."
 mk; replace message_slot.c $'\tst->channel = (unsigned int)arg;' $'\tst->channel = (unsigned int)arg'
 save no-compile "Defect: a missing semicolon: message_slot.c does not compile."
 mk; replace message_slot.c $'\tst->channel = (unsigned int)arg;' $'\tWARN_ON(arg == UINT_MAX);\n\tst->channel = (unsigned int)arg;'
-save warn-uint-max "Defect: the kernel logs a WARNING (and is tainted) when channel 4294967295 is selected; it works otherwise."
+save channel-warn "Defect: the kernel logs a WARNING (and is tainted) when channel 4294967295 is selected; it works otherwise."
 
 # The slow ones (GRADE_SELFTEST_SLOW=1): hangs, each costing its test's deadline.
 mk; replace message_slot.c $'\telse if (count < ch->len)\n\t\tret = -ENOSPC;' \
