@@ -57,7 +57,8 @@ NOSIGN := $(if $(wildcard $(KDIR)/certs/signing_key.pem),,CONFIG_MODULE_SIG_ALL=
 
 .PHONY: all module modules modules_install clis clean load unload install \
 	uninstall install-user uninstall-user dkms-install dkms-uninstall check \
-	demo bench help have-kdir submission examples deb docs print-dkms-files
+	demo bench help have-kdir submission examples deb docs print-dkms-files \
+	grade
 
 all: clis module
 
@@ -81,6 +82,7 @@ help:
 	@echo '  make docs             regenerate the module-parameter tables of the docs'
 	@echo '  make clean            remove every build output (build/ too)'
 	@echo '  make submission ID=<id>   the course ZIP ex3_<id>.zip: the five committed files'
+	@echo '  make grade SUB=<folder|zip|class folder> [OUT=] [KERNELS=] [RUBRIC=]   grade submissions in VMs'
 	@echo 'Variables:'
 	@echo '  KDIR=$(KDIR)'
 	@echo '  PREFIX=$(PREFIX)  BINDIR=$(BINDIR)  MANDIR=$(MANDIR)'
@@ -228,6 +230,14 @@ demo:
 bench:
 	$(call need_tree,bench/run.sh)
 	bench/run.sh
+
+# grade/README.md; SEED= and TESTS= are passed on too.
+grade:
+	$(call need_tree,grade/msgslot-grade)
+	@[ -n "$(SUB)" ] || { echo "usage: make grade SUB=<folder, .zip or folder of them> [OUT=<dir>] [KERNELS=\"6.1 6.12\"] [RUBRIC=<file>]" >&2; exit 2; }
+	grade/msgslot-grade $(if $(OUT),--out "$(OUT)") $(if $(KERNELS),--kernels "$(KERNELS)") \
+		$(if $(RUBRIC),--rubric "$(RUBRIC)") $(if $(SEED),--seed "$(SEED)") \
+		$(if $(TESTS),--tests "$(TESTS)") "$(SUB)"
 
 examples:
 	$(call need_tree,examples)

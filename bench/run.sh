@@ -97,6 +97,12 @@ if [[ -x dsm/bench.sh ]]; then
     fi
 fi
 
+# --- grading time (grade/bench appends its rows to bench.csv) ----------------------
+if [[ -x grade/bench && ${BENCH_GRADE:-1} != 0 ]]; then
+    log "running grade/bench (grading one submission on 6.1 and 6.12)"
+    grade/bench "$csv" >&2 || log "grade/bench exited $?"
+fi
+
 # --- table and plot --------------------------------------------------------------
 info() { grep -a "^BENCHINFO,$1," "$out/guest.out" | cut -d, -f3 | tail -n1; }
 {
