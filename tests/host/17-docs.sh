@@ -21,7 +21,8 @@
 #                       through that open file, not those of any descriptor
 #   udev-vs-npheap-mode README and message_slot(4) say which of the udev rule
 #                       and npheap_mode sets the node mode
-#   timings-one-place   durations appear only in tests/README.md and
+#   timings-one-place   durations appear only in tests/README.md,
+#                       grade/README.md (the grader's deadlines) and
 #                       bench/README.md (and make help has none)
 #   no-history          no document talks of earlier versions or runs
 set -uo pipefail
@@ -207,7 +208,7 @@ verdict udev-vs-npheap-mode "$work/udev.bad"
 # "timeout (5 s)" and the like are protocol facts, not measurements.
 duration='\b[0-9]+([.,][0-9]+)?(-[0-9]+)? ?(s|ms|min|minutes?|seconds?|hours?)\b'
 {
-    git ls-files '*.md' 'man/*.[1-8]' 2> /dev/null | grep -vx -e tests/README.md -e bench/README.md |
+    git ls-files '*.md' 'man/*.[1-8]' 2> /dev/null | grep -vx -e tests/README.md -e bench/README.md -e grade/README.md |
         xargs grep -nE "$duration" | grep -v 'timeout'
     make -s help 2> /dev/null | grep -E "$duration" | sed 's/^/make help: /'
 } > "$work/durations"
