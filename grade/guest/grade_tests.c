@@ -882,6 +882,11 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
+/* concurrent_processes: [0] read end the children wait on (EOF: all done),
+ * [1] its write end, [2] where a child says it is done. -1: no gate. */
+static int close_gate[3] = { -1, -1, -1 };
+static bool gate_signalled;
+
 /* writers+readers threads on one channel; iterations per writer. */
 static bool threads_on_channel(unsigned int minor, unsigned long channel, int writers,
 			       int readers, int iterations)
@@ -917,6 +922,14 @@ static bool threads_on_channel(unsigned int minor, unsigned long channel, int wr
 	stop = 1;
 	for (i = writers; i < n; i++)
 		pthread_join(th[i], NULL);
+	/* Processes sharing the channel close only once all are done. */
+	if (close_gate[0] >= 0) {
+		char c;
+
+		gate_signalled = true;
+		if (write(close_gate[2], "d", 1) != 1 || read(close_gate[0], &c, 1) < 0)
+			note("close gate: %s", ename(errno));
+	}
 	for (i = 0; i < n; i++)
 		close(w[i].fd);
 	close(fd);
@@ -949,6 +962,15 @@ static bool t_concurrent_processes(void)
 	char msg[sizeof(why)];
 	double start = now();
 
+	int gate[2], done[2], d;
+	char c;
+
+	/* No process closes its fds (which may end a message, persistence is
+	 * persist_across_close's business) before all have finished. */
+	G_CHECK(pipe(gate) == 0 && pipe(done) == 0, "pipe: %s", ename(errno));
+	close_gate[0] = gate[0];
+	close_gate[1] = gate[1];
+	close_gate[2] = done[1];
 	for (i = 0; i < 4; i++) {
 		G_CHECK(pipe(pipes[i]) == 0, "pipe: %s", ename(errno));
 		pids[i] = fork();
@@ -956,14 +978,23 @@ static bool t_concurrent_processes(void)
 		if (pids[i] == 0) {
 			bool okk;
 
+			close(gate[1]);
 			seed_state += (unsigned long)i * 7919;
 			okk = threads_on_channel(jobs[i].minor, jobs[i].ch, 1, 1, 10000);
+			/* Failed before the gate: the parent must not wait for us. */
+			if (!gate_signalled && write(done[1], "d", 1) != 1)
+				_exit(2);
 			if (!okk && write(pipes[i][1], why, strlen(why)) < 0)
 				_exit(2);
 			_exit(okk ? 0 : 1);
 		}
 		close(pipes[i][1]);
 	}
+	close(done[1]);
+	for (d = 0; d < 4 && read(done[0], &c, 1) == 1; d++)
+		;
+	close(gate[1]); /* every child may close its fds now */
+	close(done[0]);
 	for (i = 0; i < 4; i++) {
 		long n = read(pipes[i][0], msg, sizeof(msg) - 1);
 
