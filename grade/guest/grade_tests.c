@@ -674,7 +674,7 @@ struct run {
 static long slurp(int fd, char *buf, size_t size)
 {
 	long total = 0, n;
-	char sink[256];
+	char sink[256] = "";
 
 	while ((n = read(fd, total < (long)size - 1 ? buf + total : sink,
 			 total < (long)size - 1 ? size - 1 - (size_t)total : sizeof(sink))) > 0)

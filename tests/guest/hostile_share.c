@@ -208,20 +208,27 @@ static double lock_unlock_us(int fd, unsigned long long id)
 
 #define COLLIDE_ROUNDS 301
 
+struct collide_state {
+	struct hold_state hold;
+	double victim[COLLIDE_ROUNDS], control[COLLIDE_ROUNDS];
+};
+
 static bool t_lock_collide(char *why)
 {
 	const unsigned long long victim_id = 42;
 	unsigned long long max_locks = 131072, share = 0, control = 7, id;
-	struct hold_state *st = shared_mem(4096 + 2 * COLLIDE_ROUNDS * sizeof(double));
+	struct collide_state *cs = shared_mem(sizeof(struct collide_state));
+	struct hold_state *st;
 	double *vt, *ct, ratio;
 	unsigned long long *ids;
 	unsigned int bits, want;
 	long n, i;
 	pid_t pid, victim;
 
-	TAP_CHECK(st, "mmap: %s", tap_errno_name(errno));
-	vt = (double *)((char *)st + 4096);
-	ct = vt + COLLIDE_ROUNDS;
+	TAP_CHECK(cs, "mmap: %s", tap_errno_name(errno));
+	st = &cs->hold;
+	vt = cs->victim;
+	ct = cs->control;
 	slot_param_read("npheap_max_locks", &max_locks);
 	slot_param_read("npheap_max_locks_per_user", &share);
 	/* The table size of npheap_locktab_alloc(): about 8 entries per bucket. */
