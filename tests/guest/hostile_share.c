@@ -320,15 +320,15 @@ struct create_state {
 	double busy[BUSY_ROUNDS];
 };
 
-static bool t_create_latency(char *why)
+/* One round of scenario 3 into @st; false if an operation failed. */
+static bool create_latency_round(struct create_state *st, double *ratio, char *why)
 {
 	const size_t big = 128UL << 20;
-	struct create_state *st = shared_mem(sizeof(struct create_state));
 	double idle, busy, bmax = 0;
 	pid_t attacker, victim;
 	int fd, i;
 
-	TAP_CHECK(st, "mmap: %s", tap_errno_name(errno));
+	memset(st, 0, sizeof(*st));
 	victim = fork();
 	if (victim == 0) {
 		long seen = 0;
@@ -381,11 +381,32 @@ static bool t_create_latency(char *why)
 	}
 	idle = median(st->idle, IDLE_ROUNDS);
 	busy = median(st->busy, BUSY_ROUNDS);
+	*ratio = busy / idle;
 	tap_note("1-page create+delete by uid %d: idle median %.0f us; during uid %d's 128 MiB creations (%ld): median %.0f us, max %.0f us (%.1fx idle)",
-		 VICTIM_UID, idle, ATTACKER_UID, st->rounds - 1, busy, bmax, busy / idle);
-	TAP_CHECK(busy <= 10 * idle, "median %.0f us is %.1fx the idle %.0f us", busy,
-		  busy / idle, idle);
+		 VICTIM_UID, idle, ATTACKER_UID, st->rounds - 1, busy, bmax, *ratio);
 	return true;
+}
+
+/*
+ * The best of three rounds: a host busy with other work (a kernel build
+ * beside the VM) can stretch one round past the bound, while a victim that
+ * waits for the attacker's creation waits for all of it in every round
+ * (hundreds of times its idle latency).
+ */
+static bool t_create_latency(char *why)
+{
+	struct create_state *st = shared_mem(sizeof(struct create_state));
+	double ratio = 0;
+	int round;
+
+	TAP_CHECK(st, "mmap: %s", tap_errno_name(errno));
+	for (round = 0; round < 3; round++) {
+		if (!create_latency_round(st, &ratio, why))
+			return false;
+		if (ratio <= 10)
+			return true;
+	}
+	TAP_FAIL("the busy median was %.1fx the idle one in each of 3 rounds (bound 10x)", ratio);
 }
 
 /* ---- scenario 4: the message budget -------------------------------------------- */
