@@ -227,7 +227,7 @@ END {
     n = 0
     for (i = 1; i <= nother; i++) {
         split(other[i], f, ",")
-        if (f[1] ~ /^(msg|msg-ratio|msg-polls|notify|notify-ratio|scale|scale-ratio|mem|npheap|npheap-tp|npheap-ratio)$/) continue
+        if (f[1] ~ /^(msg|msg-ratio|msg-polls|notify|notify-ratio|scale|scale-ratio|mem|npheap|npheap-tp|npheap-ratio|grade)$/) continue
         if (!n++) { heading("5. DSM (dsm/bench.sh, run on the host over loopback; ratio = time / plain TCP round trip)"); printf "  %-14s %-30s %-16s %6s %-26s %-12s %s\n", "section", "test", "mechanism", "size", "median [min-max]", "unit", "target" }
         k = rkey(f[1], f[2], f[3], f[4])
         printf "  %-14s %-30s %-16s %6s %-26s %-12s %s\n", f[1], f[2], f[3], f[4], cell(k, 1), f[8], \
@@ -238,6 +238,14 @@ END {
         for (i = 1; i <= ndsm_raw; i++) print "  " dsm_raw[i]
     } else if (!n) {
         heading("5. DSM: " info["dsm_status"])
+    }
+
+    n = 0
+    for (i = 1; i <= nother; i++) {
+        split(other[i], f, ",")
+        if (f[1] != "grade") continue
+        if (!n++) { heading("6. Grading (grade/bench: msgslot-grade on this machine)"); printf "  %-30s %-12s %10s %-6s %s\n", "test", "size", "median", "unit", "target" }
+        printf "  %-30s %-12s %10s %-6s %s\n", f[2], f[4], f[5], f[8], (f[9] != "" ? (f[2] ~ /occupancy/ ? ">=" : "<=") f[9] " " f[10] : "")
     }
 
     heading(sprintf("Targets: %d PASS, %d MISS", npass, nmiss))

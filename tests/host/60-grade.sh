@@ -7,4 +7,6 @@
 # /tmp/msgslot-vm.lock around make check would otherwise deadlock);
 # MSGSLOT_VM_LOCK=<file> asks for one.
 export MSGSLOT_VM_LOCK=${MSGSLOT_VM_LOCK:-none}
+# One grading VM at a time: make check runs a VM of its own beside it.
+export MSGSLOT_GRADE_VMS=${MSGSLOT_GRADE_VMS:-1}
 exec "$(dirname "$0")/../grade/selftest.sh"
