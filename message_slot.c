@@ -880,12 +880,6 @@ static size_t msgslot_copy(struct msgslot *slot, u32 channel, u8 *copy,
 	return len;
 }
 
-/*
- * Copy @mf's message into @copy if it fits in @count bytes, after waiting
- * for one this file has not read when waiting reads are on (unless
- * @nonblock).  Returns its length, with its channel and generation for
- * msgslot_mark_seen(), -ENOSPC if it does not fit, or an error.
- */
 /* What a waiting read takes: a message copied as by msgslot_take_unseen(). */
 struct msgslot_take {
 	u8 *copy;
@@ -943,6 +937,12 @@ static int msgslot_sleep(struct msgslot_file *mf, struct msgslot_watch *w,
 	return ret;
 }
 
+/*
+ * Copy @mf's message into @copy if it fits in @count bytes, after waiting
+ * for one this file has not read when waiting reads are on (unless
+ * @nonblock).  Returns its length, with its channel and generation for
+ * msgslot_mark_seen(), -ENOSPC if it does not fit, or an error.
+ */
 static ssize_t msgslot_fetch(struct msgslot_file *mf, u8 *copy, size_t count,
 			     bool nonblock, u32 *channelp, u64 *gen)
 {
