@@ -90,6 +90,13 @@ def splice(path, begin, end, body):
 
 
 def main(argv):
+    if argv[1:] not in ([], ["--check"], ["--list"]):
+        print("usage: gen-params.py [--check | --list]\n"
+              "  (none)   write the tables into README.md and man/message_slot.4\n"
+              "  --check  exit 1 if either table differs from message_slot.c\n"
+              "  --list   print name, rw|ro and description of each parameter",
+              file=sys.stderr)
+        return 0 if argv[1:] in (["-h"], ["--help"]) else 2
     plist = params()
     if argv[1:] == ["--list"]:
         for name, rw, desc, _ in plist:

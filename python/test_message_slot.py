@@ -319,6 +319,9 @@ def npheap_id_range():
             expect_errno(errno.EINVAL, f"getsize({bad})", heap.getsize, bad)
             expect_errno(errno.EINVAL, f"lock({bad})", heap.lock, bad)
         expect_errno(errno.EINVAL, "alloc(size 0)", heap.alloc, 42, 0)
+        # Sizes no mapping can have: the C library's ENOMEM.
+        for huge in (2**63, 2**64 - 1, 2**64):
+            expect_errno(errno.ENOMEM, f"alloc(42, {huge})", heap.alloc, 42, huge)
         try:
             heap.getsize("1")
             raise Fail("getsize('1') did not raise TypeError")

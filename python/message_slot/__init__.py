@@ -29,6 +29,7 @@ import mmap
 import os
 import select
 import struct
+import sys
 from types import TracebackType
 from typing import Optional, Type
 
@@ -252,6 +253,9 @@ class NPHeap:
         if size <= 0:
             raise OSError(errno.EINVAL, f"size {size} is not positive")
         size = -(-size // mmap.PAGESIZE) * mmap.PAGESIZE
+        if size > sys.maxsize:
+            # No mapping that large exists: the C library's (and mmap's) ENOMEM.
+            raise OSError(errno.ENOMEM, f"size {size} cannot be mapped")
         return mmap.mmap(self._map_fd, size, flags=mmap.MAP_SHARED,
                          prot=mmap.PROT_READ | mmap.PROT_WRITE,
                          offset=object_id * mmap.PAGESIZE)

@@ -15,8 +15,9 @@
 #                       there is returned there (or by the kernel for it)
 #   bounds-<page>       every bound parameter (max_*, npheap_max_*) is named
 #                       in the ERRORS of its page
-#   ioctl-numbers       README's request numbers and the Python package's
-#                       are those of message_slot.h
+#   ioctl-numbers       README's request table and the Python package's
+#                       numbers are those of message_slot.h, and so is every
+#                       number (hex or _IOW form) README and the man pages give
 #   npheap-lock-release npheap(3) says a close releases the locks taken
 #                       through that open file, not those of any descriptor
 #   udev-vs-npheap-mode README and message_slot(4) say which of the udev rule
@@ -170,6 +171,36 @@ if gcc -std=c11 -I. "$work/ioctls.c" -o "$work/ioctls" 2> "$work/cc.err"; then
         esac
         grep -q "^$want" README.md || echo "README's table does not give $name as $number" >> "$work/ioctl.bad"
     done < "$work/ioctls.txt"
+    # Every request number the documents spell out, as hex or as _IOW(...),
+    # is one of message_slot.h's (NP-Heap's also with i386's 28-byte struct).
+    docs=(README.md man/message_slot.4 man/npheap.3)
+    known=$(awk '{ print $2 }' "$work/ioctls.txt")
+    for n in $(awk '/^NPHEAP_IOCTL_/ { print $2 }' "$work/ioctls.txt"); do
+        known+=$'\n'$(printf '0x%x' $(( (n & ~(0x3fff << 16)) | (28 << 16) )))
+    done
+    grep -ohE '\b0x[0-9a-f]{8}\b' "${docs[@]}" | sort -u | while read -r number; do
+        grep -qx "$number" <<<"$known" ||
+            echo "$number in the documents is no request of message_slot.h" >> "$work/ioctl.bad"
+    done
+    grep -ohE '_IOW\(235,( |\\ )[0-9]+,( |\\ )unsigned( |\\ )int\)' "${docs[@]}" | sed 's/\\ / /g' | sort -u > "$work/iow.txt"
+    if [[ ! -s $work/iow.txt ]]; then
+        echo "no _IOW(235, n, unsigned int) form in the documents" >> "$work/ioctl.bad"
+    fi
+    {
+        echo '#include <stdio.h>'
+        echo '#include <sys/ioctl.h>'
+        echo 'int main(void) {'
+        sed 's/.*/printf("%s\\t0x%lx\\n", "&", (unsigned long)&);/' "$work/iow.txt"
+        echo 'return 0; }'
+    } > "$work/iow.c"
+    if gcc -std=c11 "$work/iow.c" -o "$work/iow" 2> "$work/iow.err"; then
+        "$work/iow" | while IFS=$'\t' read -r form number; do
+            grep -qx "$number" <<<"$known" ||
+                echo "$form in the documents is $number, no request of message_slot.h" >> "$work/ioctl.bad"
+        done
+    else
+        echo "gcc (the documents' _IOW forms): $(oneline "$work/iow.err")" >> "$work/ioctl.bad"
+    fi
     /usr/bin/python3 -B -I -S - "$top/python" "$work/ioctls.txt" >> "$work/ioctl.bad" 2>&1 <<'PY'
 import sys
 sys.path.insert(0, sys.argv[1])
