@@ -4,8 +4,8 @@
 # the standard-library files the package and its test import (a few hundred
 # KiB, not the whole library), all at their host paths; the package as
 # `pip install` installs it (from a copy of python/, offline, with the
-# system's setuptools) into ROOT/payload/python-site; python/*.py into
-# ROOT/payload/python.  tests/vm/boot.sh calls it.
+# system's setuptools) into ROOT/payload/python-site; python/*.py and
+# README's Python example (readme_example.py) into ROOT/payload/python.  tests/vm/boot.sh calls it.
 #
 #   python/pack-guest.sh ROOT
 set -euo pipefail
@@ -58,6 +58,9 @@ mkdir -p "$root/$(dirname "$("$py" -I -S -c 'import mmap; print(mmap.__file__)')
 
 mkdir -p "$root/payload/python"
 cp "$top"/python/*.py "$root/payload/python/"
+# README's "A slot from Python" example, as README shows it.
+awk '/^```python$/ { on = 1; next } on && /^```/ { exit } on' "$top/README.md" \
+    > "$root/payload/python/readme_example.py"
 
 # pip builds in the source directory: build a copy, never the tree itself.
 src=$(mktemp -d)

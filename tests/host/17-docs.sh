@@ -26,6 +26,11 @@
 #                       grade/README.md (the grader's deadlines) and
 #                       bench/README.md (and make help has none)
 #   no-history          no document talks of earlier versions or runs
+#   readme-commands     every command of a ```sh block in a README has its
+#                       line in tests/readme-commands, naming the test that
+#                       runs it in CI, and that test's file names the test
+#   readme-c-example    README's "A slot from C" compiles warning-free
+#                       against message_slot.h (gcc -Wall -Wextra -std=c11)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -248,5 +253,48 @@ verdict timings-one-place "$work/durations"
 history='no longer|\bused to |before .{0,40} existed|previous (run|version|release)|earlier (run|version)|public versions?|formerly|now that|anymore|originally'
 git ls-files '*.md' 'man/*.[1-8]' 2> /dev/null | xargs grep -niE "$history" > "$work/history"
 verdict no-history "$work/history"
+
+# Commands a user types are in ```sh blocks (a file's text is in its own
+# language's block); a "  # comment" after a command is not part of it.
+git ls-files '*.md' | xargs awk '
+    FNR == 1 { block = 0 }
+    /^```/ { block = !block && $0 == "```sh"; next }
+    block {
+        line = $0
+        sub(/[ \t][ \t]+#.*$/, "", line)
+        if (line !~ /^[ \t]*(#|$)/) print FILENAME "\t" line
+    }' | sort -u > "$work/readme-commands"
+grep -v '^#' tests/readme-commands | sort -u > "$work/commands-table"
+: > "$work/commands.bad"
+cut -f1,2 "$work/commands-table" | comm -23 "$work/readme-commands" - |
+    sed 's/^/no test runs /' >> "$work/commands.bad"
+cut -f1,2 "$work/commands-table" | comm -13 "$work/readme-commands" - |
+    sed 's/^/tests\/readme-commands names a command no README has: /' >> "$work/commands.bad"
+while IFS=$'\t' read -r _ command file test; do
+    grep -qF -- "$test" "$file" 2> /dev/null ||
+        echo "$file does not name the test '$test' that runs '$command'" >> "$work/commands.bad"
+done < "$work/commands-table"
+verdict readme-commands "$work/commands.bad"
+
+{
+    echo '#include <fcntl.h>'
+    echo '#include <sys/ioctl.h>'
+    echo '#include <unistd.h>'
+    awk '/^### A slot from C/ { s = 1 } s && /^```c$/ { on = 1; next } on && /^```/ { exit } on' \
+        README.md > "$work/readme-example.txt"
+    grep '^#include' "$work/readme-example.txt"
+    echo 'int main(void)'
+    echo '{'
+    grep -v '^#include' "$work/readme-example.txt"
+    echo '    (void)n;'
+    echo '    return 0;'
+    echo '}'
+} > "$work/readme-example.c"
+if gcc -Wall -Wextra -std=c11 -D_POSIX_C_SOURCE=200809L -I. -c -o "$work/readme-example.o" \
+    "$work/readme-example.c" > "$work/cc.log" 2>&1 && [[ ! -s $work/cc.log ]]; then
+    ok readme-c-example
+else
+    not_ok readme-c-example "$(oneline "$work/cc.log")"
+fi
 
 exit "$failed"

@@ -5,6 +5,10 @@
 #               system's /var/lib/dkms and /lib/modules are not touched)
 #   load-<k>, roundtrip-<k>, npheap-node-<k>, unload-<k>
 #               that module, loaded in a VM of the same kernel
+#   readme-install-<k>
+#               there, installed under /lib/modules and depmod'ed, README's
+#               "Install on a real host" commands from `sudo modprobe` to
+#               the censored write, as README shows them
 # MSGSLOT_SKIP_DKMS_VM=1 skips the VM part.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -73,6 +77,7 @@ while read -r kname _ kdir; do
             echo "# dkms build for $krel: $((SECONDS - start))s"
             ok "build-$kname"
             vm_kernels+=("$kname")
+            tests/vm/readme-block.sh install-guest > "build/dkms/$kname/README-install.sh"
         else
             not_ok "build-$kname" "built module's vermagic is '$magic', want $krel"
         fi

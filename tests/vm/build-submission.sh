@@ -25,7 +25,7 @@ release=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$kdir/include/generate
     die "/lib/modules/$release/build is not $kdir: install the headers package (tests/vm/kernels.sh)"
 
 # "mkdir <dir> && cd <dir> && unzip -q ../<name>.zip" and "make".
-commands=$("$TOP/tests/vm/readme-graders.sh" host)
+commands=$("$TOP/tests/vm/readme-block.sh" graders-host)
 shape='^mkdir ([^ ]+) && cd [^ ]+ && unzip -q \.\./([^ ]+\.zip)'$'\n''make$'
 [[ $commands =~ $shape ]] ||
     die "README's For graders block does not start with 'mkdir D && cd D && unzip -q ../N.zip' and 'make': $commands"

@@ -37,4 +37,21 @@ if rmmod message_slot 2> /tmp/rmmod.err; then
 else
     not_ok "unload-$t" "rmmod: $(cat /tmp/rmmod.err)"
 fi
+
+# README's install commands: the module where `make install` puts it, then
+# modprobe, mknod and the CLIs exactly as README shows them.
+moddir=/lib/modules/$(uname -r)/updates/dkms
+mkdir -p "$moddir" && cp "$ko" "$moddir/" && depmod
+commands=/payload/build/dkms/$KERNEL_NAME/README-install.sh
+rm -f /dev/msgslot
+out=$({ echo 'sudo() { "$@"; }'; cat "$commands"; } | sh -e 2>&1)
+rc=$?
+censored=$(message_reader /dev/msgslot 7 2>&1)
+if [ "$rc" -eq 0 ] && [ "$out" = Hello ] && [ "$censored" = 'ab#de#' ]; then
+    ok "readme-install-$t"
+else
+    not_ok "readme-install-$t" "rc=$rc, output '$out' (want 'Hello'), channel 7 '$censored' (want 'ab#de#'), commands: $(tr '\n' '|' < "$commands")"
+fi
+rm -f /dev/msgslot
+module_loaded && rmmod message_slot
 finish

@@ -302,7 +302,7 @@ submission_adds() {
     if "$VM_DIR/build-submission.sh" "$SUB_ZIP" "$2" "$TOP/$SUB_DIR/$1" \
             > /dev/null 2> "$LOG_DIR/submission-$1.log"; then
         # The guest runs the rest of README's "For graders" commands.
-        "$VM_DIR/readme-graders.sh" guest > "$TOP/$SUB_DIR/$1/README-graders.sh"
+        "$VM_DIR/readme-block.sh" graders-guest > "$TOP/$SUB_DIR/$1/README-graders.sh"
         VM_ADDS=(--add "$SUB_DIR/$1")
     else
         fail "$1" submission-build "$(tail -n1 "$LOG_DIR/submission-$1.log")"

@@ -36,6 +36,18 @@ if [ -x /usr/bin/python3 ]; then
     run_program /usr/bin/python3 -I -S /payload/python/test_message_slot.py \
         --path /payload/python-site \
         /dev/slot0 /dev/npheap
+    # README's example, on the node it names.
+    rm -f /dev/msgslot
+    mknod -m 0666 /dev/msgslot c 235 0
+    if out=$(cd / && /usr/bin/python3 -I -S \
+        -c 'import sys; sys.path.insert(0, "/payload/python-site"); exec(open(sys.argv[1]).read())' \
+        /payload/python/readme_example.py 2>&1) &&
+        [ "$out" = "$(printf "b'hello'\n8192")" ]; then
+        ok py-readme-example
+    else
+        not_ok py-readme-example "README's Python example printed '$(echo "$out" | tr '\n' '|')', want 'b'hello'|8192'"
+    fi
+    rm -f /dev/msgslot
 else
     not_ok python "no /usr/bin/python3 in the guest image"
 fi
