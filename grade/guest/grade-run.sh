@@ -115,6 +115,33 @@ sh_kmemleak_open_close() {
     return 1
 }
 
+# Debug kernel only: what exit leaves behind. After rmmod the module's
+# symbols are gone, so its frames are the raw addresses of its former core.
+sh_kmemleak_after_rmmod() {
+    km=/sys/kernel/debug/kmemleak
+    [ -w "$km" ] || { REASON="this kernel has no $km"; return 1; }
+    run_c fill || { REASON="writing the messages before rmmod: $REASON"; return 1; }
+    text=$(cat "/sys/module/$MOD/sections/.text")
+    size=$(cat "/sys/module/$MOD/coresize")
+    echo clear > "$km"
+    if ! rmmod "$MOD" > "$work/rmmod.out" 2>&1; then
+        REASON="rmmod $MOD with messages stored failed: $(tr '\n' ' ' < "$work/rmmod.out")"
+        return 1
+    fi
+    sleep 6; echo scan > "$km"; sleep 1; echo scan > "$km"
+    leaked=0
+    awk -v mod="$MOD" -v text="$text" -v size="$size" -f "$GUEST/kmemleak-leaks.awk" "$km" \
+        > "$work/leaks" && leaked=1
+    if ! load "$SUB"; then
+        REASON="insmod after rmmod failed: $(tail -n 3 "$work/insmod.out" | tr '\n' ' ')"
+        return 1
+    fi
+    [ "$leaked" = 1 ] || return 0
+    sed 's/^/kmemleak: /' "$work/leaks" | head -n 30
+    REASON="kmemleak: $(grep -c '^unreferenced object' "$work/leaks") unreferenced objects the module allocated were left after rmmod"
+    return 1
+}
+
 # run_c <test>: grade_tests <test>; REASON from its FAIL line.
 run_c() {
     GRADE_MAJOR=$MAJOR GRADE_SEED=$SEED GRADE_CHANNELS=${MSGSLOT_GRADE_CHANNELS:-1048576} GRADE_SENDER=$STAGE/subs/$SUB/message_sender \

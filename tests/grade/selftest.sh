@@ -8,7 +8,9 @@
 #   tests/grade/selftest.sh
 # GRADE_SELFTEST_KERNELS (default "6.1"): the kernels graded;
 # GRADE_SELFTEST_SLOW=1 adds tests/grade/mutants-slow/ (hangs: each costs
-# its test's deadline and a reboot); GRADE_SELFTEST_ONLY="name...".
+# its test's deadline and a reboot); a "debug" kernel adds
+# tests/grade/mutants-debug/ (leaks only kmemleak finds);
+# GRADE_SELFTEST_ONLY="name...".
 # Output: the TAP protocol of tests/README.md ("ok grade/<submission>").
 set -uo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -34,6 +36,7 @@ fi
 cp -r tests/grade/simple "$class/reference-simple"
 patches=(tests/grade/mutants/*.patch)
 [[ ${GRADE_SELFTEST_SLOW:-0} != 1 ]] || patches+=(tests/grade/mutants-slow/*.patch)
+[[ " $kernels " != *" debug "* ]] || patches+=(tests/grade/mutants-debug/*.patch)
 for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     cp -r tests/grade/simple "$class/$name"
