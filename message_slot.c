@@ -244,7 +244,7 @@ static unsigned int xa_shift_for(unsigned long index)
 }
 
 /*
- * Nodes that storing a new entry at @index into @xa (xa_lock held) makes the
+ * Nodes that storing a new entry at @index into @xa (under its lock) makes the
  * xarray allocate: the levels the tree grows at the top (each a new node
  * whose slot 0 holds the old tree) plus every missing node on @index's path
  * below the deepest one that exists.  This follows lib/xarray.c's
@@ -256,6 +256,7 @@ static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
 	unsigned int shift = xa_shift_for(index);
 	struct xa_node *node;
 
+	lockdep_assert_held(&xa->xa_lock);
 	if (!entry)		/* index 0 lives in the head itself */
 		return index ? shift / XA_CHUNK_SHIFT + 1 : 0;
 	if (!xa_is_node(entry))	/* a lone entry at index 0 gets a chain */
@@ -277,6 +278,38 @@ static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
 
 /* ------------------------------------------------------------------------
  * Message slots
+ */
+
+/*
+ * DOC: Locking, message slots
+ *
+ * Locks, and what each protects:
+ *  - msgslots' xa_lock: adding a slot (slots are never removed until unload).
+ *  - a slot's channels xa_lock: its writers (publish, in place or by
+ *    swapping buffers), @nr_channels, @index_bytes, a message's @owner and
+ *    the charges moved with it; the slot's seqcounts are written under it.
+ *  - a slot's watches xa_lock: adding and erasing watches.
+ *  - a watch's wq.lock: waiting readers and files' forwarding entries.
+ *  - a file's @lock: @channel against @seen and @watching/@watched/
+ *    @forwarding, so that a channel switch forgets both at once.
+ *  - a file's wq.lock: poll tables of that file.
+ *  - user_shares' xa_lock: adding a share.  Budgets and shares themselves
+ *    are atomic counters (both halves).
+ *
+ * Nesting, outermost first: file @lock -> watch wq.lock (msgslot_watch_pin()
+ * queues the forwarding entry) -> file wq.lock (msgslot_watch_wake() runs
+ * under the watch's wq.lock).  The channels xa_lock nests in nothing and
+ * takes nothing but atomics: a writer wakes watchers only after dropping
+ * it.  No lock is held across a sleep or a user copy.
+ *
+ * Lockless: readers copy a message under RCU and the channel's seqcount
+ * (msgslot_copy()), retrying on an overlapping in-place write; a writer
+ * finds its channel's watch under RCU (msgslot_notify()), and a reader its
+ * file's cached watch (refcount_inc_not_zero()); @channel, @seen, @censor,
+ * @wait, @watched and @forwarding are read with READ_ONCE.  What orders a
+ * lockless look against a writer: a watcher queues itself, then looks
+ * under the channels xa_lock the writer released before it looked for
+ * watchers, so one of the two sees the other.
  */
 
 /*
@@ -368,11 +401,10 @@ static void msg_free_rcu(struct rcu_head *head)
 
 /*
  * One slot per minor, created on first open and kept until unload.
- * channels: channel id -> struct msgslot_msg.  Its xa_lock serialises
- * writers of the slot for the few instructions of a publish (an in-place
- * copy of at most 128 bytes, or a budget check + store).  Readers take only
- * rcu_read_lock() and retry while seq[channel % MSGSLOT_SEQS] (written under
- * that xa_lock) says an in-place write overlapped their copy.
+ * channels: channel id -> struct msgslot_msg; its xa_lock is held for the
+ * few instructions of a publish (an in-place copy of at most 128 bytes, or
+ * a budget check + store).  seq[channel % MSGSLOT_SEQS] tells lockless
+ * readers that an in-place write overlapped their copy.
  */
 #define MSGSLOT_SEQS	32
 
@@ -413,15 +445,12 @@ struct msgslot_watch {
  * Per open file: the slot, the channel chosen by ioctl (0: none), the write
  * generation last read on it (0: none), censoring, waiting reads, and the
  * watch of the channel once it polled or waited (@watching, of channel
- * @watched; @forwarding: @watch is queued on it).
- * lock: serialises channel switches against @seen updates and against
- * changes of @watching, so a switch both forgets @seen and drops the old
- * channel's watch, whatever readers and pollers of the same file do
- * meanwhile.  @channel, @seen and @watched are also read locklessly.
+ * @watched; @forwarding: @watch is queued on it).  @lock and the lockless
+ * readers: "Locking, message slots".
  */
 struct msgslot_file {
 	struct msgslot *slot;
-	spinlock_t lock;	/* see above */
+	spinlock_t lock;	/* see "Locking, message slots" */
 	u32 channel;
 	u32 watched;
 	u64 seen;
@@ -1075,11 +1104,12 @@ static __poll_t msgslot_poll(struct file *file, poll_table *pt)
  * index nodes: the budget gets the difference; @writer's share gets all of
  * it and @old's owner, if another user, has @old refunded, so a message is
  * always charged to the user who wrote it last.  -EAGAIN: past @writer's
- * share, and *@exempt (-1: not asked yet) must be asked first.  xa_lock held.
+ * share, and *@exempt (-1: not asked yet) must be asked first.  Under
+ * @slot's channels xa_lock, which keeps @old's owner.
  */
-static int msg_charge_store(struct user_share *writer, int *exempt,
-			    const struct msgslot_msg *old, long new_bytes,
-			    long node_bytes)
+static int msg_charge_store(struct msgslot *slot, struct user_share *writer,
+			    int *exempt, const struct msgslot_msg *old,
+			    long new_bytes, long node_bytes)
 {
 	long old_bytes = msg_charge(old);
 	bool mine = old && old->owner == writer;
@@ -1088,6 +1118,7 @@ static int msg_charge_store(struct user_share *writer, int *exempt,
 	unsigned long share = *exempt > 0 ? ULONG_MAX :
 				READ_ONCE(max_msg_bytes_per_user);
 
+	lockdep_assert_held(&slot->channels.xa_lock);
 	if (!budget_charge(&msg_budget, delta))
 		return -ENOMEM;
 	if (!counter_charge(&writer->msg_bytes, to_writer, share)) {
@@ -1124,7 +1155,8 @@ retry_in_place:
 	old = xas_load(&xas);
 	if (old && msg_cache_index(old->len) == msg_cache_index(len)) {
 		ret = old->owner == writer ? 0 :
-			msg_charge_store(writer, &exempt, old, msg_charge(old), 0);
+			msg_charge_store(slot, writer, &exempt, old,
+					 msg_charge(old), 0);
 		if (!ret) {
 			write_seqcount_begin(seq);
 			old->gen = msg_next_gen(old);
@@ -1159,7 +1191,7 @@ retry_in_place:
 		if (!old && slot->nr_channels >= READ_ONCE(max_channels))
 			ret = -ENOMEM;
 		else
-			ret = msg_charge_store(writer, &exempt, old,
+			ret = msg_charge_store(slot, writer, &exempt, old,
 					       msg_charge(msg),
 					       nodes * XA_NODE_BYTES);
 		if (!ret) {
@@ -1331,6 +1363,34 @@ static void msgslot_destroy_caches(void)
  */
 
 /*
+ * DOC: Locking, NP-Heap
+ *
+ * Locks, and what each protects:
+ *  - a heap's objects_lock (mutex): inserting and erasing objects; pages
+ *    are allocated outside it, so it is held for a few instructions.
+ *  - an object's grow_lock (mutex): growing it (allocating and zeroing its
+ *    new pages, then @npages); taken killably.
+ *  - a lock bucket's spinlock: its chain and every field of the per-id
+ *    locks in it except @held.
+ *  - an open file's @lock: its @holders, each holder's @locks and @ref,
+ *    and the per-id locks' @held links.
+ *  - a per-id lock's wait.lock: its waiters.
+ *
+ * Nesting, outermost first: bucket lock -> file @lock, and bucket lock ->
+ * wait.lock (a release wakes one waiter).  objects_lock and grow_lock are
+ * never held together, nor with a spinlock; no spinlock is held across a
+ * sleep or a user copy.  Closing walks a holder's locks file lock first,
+ * one lock at a time, dropping it before the bucket lock
+ * (npheap_release_held()).
+ *
+ * Lockless: mmap, faults and GETSIZE find objects under RCU and keep them
+ * with kref_get_unless_zero(); @npages is read with READ_ONCE (it only
+ * grows, and an older mapping never looks past its own length); whether a
+ * holder died is read under RCU (npheap_holder_dead()); bound counters are
+ * atomics.
+ */
+
+/*
  * An object: pages 0..npages-1 in @pages, all zeroed on creation.  The
  * heap's objects array holds one reference and every vma mapping the
  * object holds one; pages go back only when the last reference does.
@@ -1348,8 +1408,7 @@ struct npheap_obj {
  * A per-id lock, created on first lock() of the id and freed when the last
  * reference goes.  The holder owns one reference and every thread inside
  * lock() for the id owns one until it has left the wait queue, so the
- * object outlives everyone who can touch it.  Its fields are protected by
- * its bucket's lock, except @held, which its holder's file lock protects.
+ * object outlives everyone who can touch it.
  */
 struct npheap_idlock {
 	struct hlist_node node;		/* in its bucket's chain */
@@ -1366,8 +1425,7 @@ struct npheap_idlock {
  * The locks one process holds through one open file, so that its close()
  * walks its own locks only, whoever else shares the file (fork).  Made by
  * the process's first lock() through the file, freed with its last lock;
- * @ref counts the locks on @locks plus lock() calls in progress.  All
- * fields are protected by the file's lock.
+ * @ref counts the locks on @locks plus lock() calls in progress.
  */
 struct npheap_holder {
 	struct list_head node;		/* in file->holders */
@@ -1378,12 +1436,11 @@ struct npheap_holder {
 };
 
 /*
- * Each bucket's spinlock protects its chain and the locks in it.  It is
- * held for a chain walk and a few stores, never across a sleep, so ids in
+ * A bucket's lock is held for a chain walk and a few stores, so ids in
  * different buckets never wait for each other.
  */
 struct npheap_lock_bucket {
-	spinlock_t lock;		/* see above */
+	spinlock_t lock;	/* see "Locking, NP-Heap" */
 	struct hlist_head chain;
 };
 
@@ -1399,26 +1456,20 @@ struct npheap_locktab {
 	struct npheap_lock_bucket buckets[];
 };
 
-/*
- * An open file of a heap.  @lock protects @holders and everything in them
- * (order: bucket, then file).
- */
+/* An open file of a heap (@lock: "Locking, NP-Heap"). */
 struct npheap_file {
 	struct npheap *heap;
 	struct npheap_locktab *locks;
-	spinlock_t lock;		/* see above */
+	spinlock_t lock;	/* see "Locking, NP-Heap" */
 	struct list_head holders;
 };
 
 /*
- * objects_lock serialises inserting and erasing objects of the heap, a
- * few instructions each: pages are allocated and zeroed before (a new
- * object) or under the object's own grow_lock (growth), so one user's big
- * object never delays another's.  Lookups for mmap and getsize go through
- * RCU and never take it.
+ * A heap: its objects and its lock index.  Pages are allocated and zeroed
+ * outside objects_lock, so one user's big object never delays another's.
  */
 struct npheap {
-	struct mutex objects_lock;	/* see above */
+	struct mutex objects_lock;	/* see "Locking, NP-Heap" */
 	struct xarray objects;	/* id -> struct npheap_obj */
 	struct npheap_locktab *locks;	/* set once, by the first open */
 };
@@ -1491,16 +1542,14 @@ static void npheap_obj_put(struct npheap_obj *obj)
 /* Zeroed pages between two checks for a fatal signal (SIGKILL). */
 #define NPHEAP_PAGES_PER_CHECK	256
 
-/*
- * Grow @obj to @npages zeroed pages; on failure it is left as it was.
- * The caller holds @obj's grow_lock or is the only one who can see @obj.
- */
+/* Grow @obj to @npages zeroed pages; on failure it is left as it was. */
 static int npheap_obj_grow(struct npheap_obj *obj, unsigned long npages)
 {
 	long charge;
 	unsigned long index;
 	int ret;
 
+	lockdep_assert_held(&obj->grow_lock);
 	if (npages > NPHEAP_MAX_PAGES)
 		return -EFBIG;
 	charge = npheap_obj_charge(obj->id, npages) -
@@ -1550,7 +1599,10 @@ static struct npheap_obj *npheap_obj_new(pgoff_t id, unsigned long npages)
 	obj->id = id;
 	mutex_init(&obj->grow_lock);
 	xa_init_flags(&obj->pages, XA_FLAGS_ACCOUNT);
+	/* Nobody else sees @obj yet: the lock is for the rule, never waited on. */
+	mutex_lock(&obj->grow_lock);
 	ret = npheap_obj_grow(obj, npages);
+	mutex_unlock(&obj->grow_lock);
 	if (ret) {
 		npheap_obj_put(obj);
 		return ERR_PTR(ret);
@@ -1732,16 +1784,19 @@ static struct npheap_idlock *npheap_idlock_lookup(struct npheap_lock_bucket *b,
 {
 	struct npheap_idlock *lock;
 
+	lockdep_assert_held(&b->lock);
 	hlist_for_each_entry(lock, &b->chain, node)
 		if (lock->id == id)
 			return lock;
 	return NULL;
 }
 
-/* Drop a reference with @b's lock held; the last one unhashes and frees. */
+/* Drop a reference; the last one unhashes and frees. */
 static void npheap_idlock_put_locked(struct npheap_locktab *tab,
+				     struct npheap_lock_bucket *b,
 				     struct npheap_idlock *lock)
 {
+	lockdep_assert_held(&b->lock);
 	if (refcount_dec_and_test(&lock->ref)) {
 		hlist_del(&lock->node);
 		atomic_dec(&tab->count);
@@ -1755,7 +1810,7 @@ static void npheap_idlock_put(struct npheap_locktab *tab,
 			      struct npheap_idlock *lock)
 {
 	spin_lock(&b->lock);
-	npheap_idlock_put_locked(tab, lock);
+	npheap_idlock_put_locked(tab, b, lock);
 	spin_unlock(&b->lock);
 }
 
@@ -1811,7 +1866,7 @@ found:
 	return holder;
 }
 
-/* File lock held: drop a reference, freeing the holder with the last. */
+/* Drop a reference, freeing the holder with the last. */
 static void npheap_holder_put_locked(struct npheap_holder *holder)
 {
 	lockdep_assert_held(&holder->file->lock);
@@ -1831,10 +1886,12 @@ static void npheap_holder_put(struct npheap_holder *holder)
 	spin_unlock(&npf->lock);
 }
 
-/* Bucket lock held; the caller gives the holder its reference. */
-static void npheap_idlock_set_owner(struct npheap_idlock *lock,
+/* The caller gives the holder its reference. */
+static void npheap_idlock_set_owner(struct npheap_lock_bucket *b,
+				    struct npheap_idlock *lock,
 				    struct npheap_holder *holder)
 {
+	lockdep_assert_held(&b->lock);
 	lock->owner = get_pid(task_pid(current));
 	lock->holder = holder;
 	spin_lock(&holder->file->lock);
@@ -1843,11 +1900,13 @@ static void npheap_idlock_set_owner(struct npheap_idlock *lock,
 	spin_unlock(&holder->file->lock);
 }
 
-/* Bucket lock held; the holder's reference is left to the caller. */
-static void npheap_idlock_clear_owner(struct npheap_idlock *lock)
+/* The holder's reference is left to the caller. */
+static void npheap_idlock_clear_owner(struct npheap_lock_bucket *b,
+				      struct npheap_idlock *lock)
 {
 	struct npheap_file *npf = lock->holder->file;
 
+	lockdep_assert_held(&b->lock);
 	spin_lock(&npf->lock);
 	list_del_init(&lock->held);
 	npheap_holder_put_locked(lock->holder);
@@ -1857,32 +1916,34 @@ static void npheap_idlock_clear_owner(struct npheap_idlock *lock)
 	lock->holder = NULL;
 }
 
-/* Give up a held lock and wake one waiter.  Bucket lock held. */
+/* Give up a held lock and wake one waiter. */
 static void npheap_idlock_release(struct npheap_locktab *tab,
+				  struct npheap_lock_bucket *b,
 				  struct npheap_idlock *lock)
 {
-	npheap_idlock_clear_owner(lock);
+	npheap_idlock_clear_owner(b, lock);
 	wake_up(&lock->wait);
-	npheap_idlock_put_locked(tab, lock);
+	npheap_idlock_put_locked(tab, b, lock);
 }
 
 /*
  * Take @lock if it is free or its holder died.  The new holder gets a
  * reference of its own (a dead holder's passes on): the caller keeps its
  * own until it is off the wait queue, since a sibling's close() can
- * release the lock the moment the bucket lock drops.  Bucket lock held.
+ * release the lock the moment the bucket lock drops.
  */
-static bool npheap_idlock_try_take(struct npheap_idlock *lock,
+static bool npheap_idlock_try_take(struct npheap_lock_bucket *b,
+				   struct npheap_idlock *lock,
 				   struct npheap_holder *holder)
 {
 	if (lock->owner) {
 		if (!npheap_holder_dead(lock))
 			return false;
-		npheap_idlock_clear_owner(lock);
+		npheap_idlock_clear_owner(b, lock);
 	} else {
 		refcount_inc(&lock->ref);
 	}
-	npheap_idlock_set_owner(lock, holder);
+	npheap_idlock_set_owner(b, lock, holder);
 	return true;
 }
 
@@ -1923,7 +1984,7 @@ static struct npheap_idlock *npheap_idlock_alloc(struct npheap_locktab *tab,
 	return lock;
 }
 
-/* @id's lock with a new reference for the caller, or NULL.  Bucket lock held. */
+/* @id's lock with a new reference for the caller, or NULL. */
 static struct npheap_idlock *npheap_idlock_find(struct npheap_lock_bucket *b,
 						pgoff_t id)
 {
@@ -1967,10 +2028,10 @@ static long npheap_lock_as(struct npheap_holder *holder, pgoff_t id)
 	if (lock->owner == task_pid(current))
 		ret = -EDEADLK;
 	else
-		taken = npheap_idlock_try_take(lock, holder);
+		taken = npheap_idlock_try_take(b, lock, holder);
 	if (ret || taken) {
 		/* When taken, never the last reference: the holder has one. */
-		npheap_idlock_put_locked(tab, lock);
+		npheap_idlock_put_locked(tab, b, lock);
 		spin_unlock(&b->lock);
 		return ret;
 	}
@@ -1979,7 +2040,7 @@ static long npheap_lock_as(struct npheap_holder *holder, pgoff_t id)
 	for (;;) {
 		prepare_to_wait_exclusive(&lock->wait, &wait, TASK_INTERRUPTIBLE);
 		spin_lock(&b->lock);
-		taken = npheap_idlock_try_take(lock, holder);
+		taken = npheap_idlock_try_take(b, lock, holder);
 		spin_unlock(&b->lock);
 		if (taken)
 			break;
@@ -2018,7 +2079,7 @@ static long npheap_unlock(struct npheap_file *npf, pgoff_t id)
 	spin_lock(&b->lock);
 	lock = npheap_idlock_lookup(b, id);
 	if (lock && lock->owner == task_pid(current))
-		npheap_idlock_release(npf->locks, lock);
+		npheap_idlock_release(npf->locks, b, lock);
 	else
 		ret = -EPERM;
 	spin_unlock(&b->lock);
@@ -2050,7 +2111,7 @@ static void npheap_release_held(struct npheap_holder *holder)
 		spin_lock(&b->lock);
 		/* Unless someone else released it meanwhile (off the list then). */
 		if (lock->holder == holder)
-			npheap_idlock_release(tab, lock);
+			npheap_idlock_release(tab, b, lock);
 		spin_unlock(&b->lock);
 		npheap_idlock_put(tab, b, lock);
 	}
