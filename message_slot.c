@@ -49,55 +49,6 @@
 
 #include "message_slot.h"
 
-static unsigned long max_msg_bytes = 256UL << 20;
-module_param(max_msg_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_msg_bytes,
-		 "Bound on memory held by all messages, in bytes (default 256 MiB)");
-
-static unsigned long max_msg_bytes_per_user = 64UL << 20;
-module_param(max_msg_bytes_per_user, ulong, 0644);
-MODULE_PARM_DESC(max_msg_bytes_per_user,
-		 "Share of max_msg_bytes one user (real uid) may hold; CAP_SYS_RESOURCE is exempt (default 64 MiB)");
-
-static unsigned long msg_gen_step = 1;
-module_param(msg_gen_step, ulong, 0644);
-MODULE_PARM_DESC(msg_gen_step,
-		 "Test hook: a write advances its channel's generation by this (1..2^32, default 1)");
-
-static unsigned int max_channels = 1U << 20;
-module_param(max_channels, uint, 0644);
-MODULE_PARM_DESC(max_channels,
-		 "Bound on distinct channels per slot (default 1048576)");
-
-static unsigned int censor_period = 3;
-module_param(censor_period, uint, 0444);
-MODULE_PARM_DESC(censor_period,
-		 "Censored writes replace every Nth byte with '#' (1..128, default 3)");
-
-static unsigned long npheap_max_bytes = 256UL << 20;
-module_param(npheap_max_bytes, ulong, 0644);
-MODULE_PARM_DESC(npheap_max_bytes,
-		 "Bound on memory held by all NP-Heap objects, in bytes (default 256 MiB)");
-
-static ushort npheap_mode = 0666;
-module_param(npheap_mode, ushort, 0444);
-MODULE_PARM_DESC(npheap_mode, "Mode of the /dev/npheap* nodes (default 0666)");
-
-static unsigned int npheap_max_locks = 131072;
-module_param(npheap_max_locks, uint, 0644);
-MODULE_PARM_DESC(npheap_max_locks,
-		 "Bound on lock entries (ids locked or waited for) per NP-Heap heap (default 131072)");
-
-static unsigned int npheap_max_locks_per_user = 16384;
-module_param(npheap_max_locks_per_user, uint, 0644);
-MODULE_PARM_DESC(npheap_max_locks_per_user,
-		 "Share of npheap_max_locks one user (real uid) may hold in all heaps; CAP_SYS_RESOURCE is exempt (default 16384)");
-
-static unsigned int npheap_nodes = 1;
-module_param(npheap_nodes, uint, 0444);
-MODULE_PARM_DESC(npheap_nodes,
-		 "Number of /dev/npheap* nodes created on load (1..16, default 1)");
-
 /* ------------------------------------------------------------------------
  * Shared helpers
  */
@@ -130,9 +81,6 @@ static void budget_uncharge(struct mem_budget *budget, long bytes)
 	atomic_long_sub(bytes, &budget->used);
 }
 
-static struct mem_budget msg_budget = { .limit = &max_msg_bytes };
-static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
-
 /* Read-only parameters showing what a budget holds, for admins and tests. */
 static int budget_used_get(char *buffer, const struct kernel_param *kp)
 {
@@ -144,11 +92,6 @@ static int budget_used_get(char *buffer, const struct kernel_param *kp)
 static const struct kernel_param_ops budget_used_ops = {
 	.get = budget_used_get,
 };
-
-module_param_cb(msg_bytes_used, &budget_used_ops, &msg_budget, 0444);
-MODULE_PARM_DESC(msg_bytes_used, "Bytes charged to max_msg_bytes now");
-module_param_cb(npheap_bytes_used, &budget_used_ops, &npheap_budget, 0444);
-MODULE_PARM_DESC(npheap_bytes_used, "Bytes charged to npheap_max_bytes now");
 
 /*
  * DOC: Per-user shares
@@ -230,55 +173,40 @@ static struct dentry *debugfs_dir;
  * user choosing sparse ids makes the kernel allocate up to one 576-byte
  * node per index level for each entry, far more than the entries cost.
  */
-#define XA_NODE_BYTES	sizeof(struct xa_node)
-
-/* Smallest root shift under which @index fits. */
-static unsigned int xa_shift_for(unsigned long index)
-{
-	unsigned int shift = 0;
-
-	while (shift < BITS_PER_LONG - XA_CHUNK_SHIFT &&
-	       (index >> shift) >= XA_CHUNK_SIZE)
-		shift += XA_CHUNK_SHIFT;
-	return shift;
-}
-
-/*
- * Nodes that storing a new entry at @index into @xa (under its lock) makes the
- * xarray allocate: the levels the tree grows at the top (each a new node
- * whose slot 0 holds the old tree) plus every missing node on @index's path
- * below the deepest one that exists.  This follows lib/xarray.c's
- * xas_expand() and xas_create().
- */
-static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
-{
-	void *entry = xa_head_locked(xa);
-	unsigned int shift = xa_shift_for(index);
-	struct xa_node *node;
-
-	lockdep_assert_held(&xa->xa_lock);
-	if (!entry)		/* index 0 lives in the head itself */
-		return index ? shift / XA_CHUNK_SHIFT + 1 : 0;
-	if (!xa_is_node(entry))	/* a lone entry at index 0 gets a chain */
-		return 2 * (shift / XA_CHUNK_SHIFT) + 1;
-
-	node = xa_to_node(entry);
-	if (node->shift < shift)
-		return (shift - node->shift) / XA_CHUNK_SHIFT +
-		       shift / XA_CHUNK_SHIFT;
-	while (node->shift) {
-		entry = xa_entry_locked(xa, node, (index >> node->shift) &
-					XA_CHUNK_MASK);
-		if (!xa_is_node(entry))
-			break;
-		node = xa_to_node(entry);
-	}
-	return node->shift / XA_CHUNK_SHIFT;
-}
+#define MSGSLOT_INDEX_NODE_BYTES	sizeof(struct xa_node)
 
 /* ------------------------------------------------------------------------
  * Message slots
  */
+
+static unsigned long max_msg_bytes = 256UL << 20;
+module_param(max_msg_bytes, ulong, 0644);
+MODULE_PARM_DESC(max_msg_bytes,
+		 "Bound on memory held by all messages, in bytes (default 256 MiB)");
+
+static unsigned long max_msg_bytes_per_user = 64UL << 20;
+module_param(max_msg_bytes_per_user, ulong, 0644);
+MODULE_PARM_DESC(max_msg_bytes_per_user,
+		 "Share of max_msg_bytes one user (real uid) may hold; CAP_SYS_RESOURCE is exempt (default 64 MiB)");
+
+static unsigned long msg_gen_step = 1;
+module_param(msg_gen_step, ulong, 0644);
+MODULE_PARM_DESC(msg_gen_step,
+		 "Test hook: a write advances its channel's generation by this (1..2^32, default 1)");
+
+static unsigned int max_channels = 1U << 20;
+module_param(max_channels, uint, 0644);
+MODULE_PARM_DESC(max_channels,
+		 "Bound on distinct channels per slot (default 1048576)");
+
+static unsigned int censor_period = 3;
+module_param(censor_period, uint, 0444);
+MODULE_PARM_DESC(censor_period,
+		 "Censored writes replace every Nth byte with '#' (1..128, default 3)");
+
+static struct mem_budget msg_budget = { .limit = &max_msg_bytes };
+module_param_cb(msg_bytes_used, &budget_used_ops, &msg_budget, 0444);
+MODULE_PARM_DESC(msg_bytes_used, "Bytes charged to max_msg_bytes now");
 
 /*
  * DOC: Locking, message slots
@@ -311,6 +239,50 @@ static unsigned long xa_nodes_to_insert(struct xarray *xa, unsigned long index)
  * under the channels xa_lock the writer released before it looked for
  * watchers, so one of the two sees the other.
  */
+
+/* Smallest root shift under which @index fits. */
+static unsigned int msgslot_index_shift(unsigned long index)
+{
+	unsigned int shift = 0;
+
+	while (shift < BITS_PER_LONG - XA_CHUNK_SHIFT &&
+	       (index >> shift) >= XA_CHUNK_SIZE)
+		shift += XA_CHUNK_SHIFT;
+	return shift;
+}
+
+/*
+ * Nodes that storing a new entry at @index into @xa (under its lock) makes the
+ * xarray allocate: the levels the tree grows at the top (each a new node
+ * whose slot 0 holds the old tree) plus every missing node on @index's path
+ * below the deepest one that exists.  This follows lib/xarray.c's
+ * xas_expand() and xas_create().
+ */
+static unsigned long msgslot_index_nodes_to_insert(struct xarray *xa, unsigned long index)
+{
+	void *entry = xa_head_locked(xa);
+	unsigned int shift = msgslot_index_shift(index);
+	struct xa_node *node;
+
+	lockdep_assert_held(&xa->xa_lock);
+	if (!entry)		/* index 0 lives in the head itself */
+		return index ? shift / XA_CHUNK_SHIFT + 1 : 0;
+	if (!xa_is_node(entry))	/* a lone entry at index 0 gets a chain */
+		return 2 * (shift / XA_CHUNK_SHIFT) + 1;
+
+	node = xa_to_node(entry);
+	if (node->shift < shift)
+		return (shift - node->shift) / XA_CHUNK_SHIFT +
+		       shift / XA_CHUNK_SHIFT;
+	while (node->shift) {
+		entry = xa_entry_locked(xa, node, (index >> node->shift) &
+					XA_CHUNK_MASK);
+		if (!xa_is_node(entry))
+			break;
+		node = xa_to_node(entry);
+	}
+	return node->shift / XA_CHUNK_SHIFT;
+}
 
 /*
  * A channel's message.  A write of the same size class overwrites it in
@@ -1186,14 +1158,14 @@ retry_in_place:
 	do {
 		xas_lock(&xas);
 		old = xas_load(&xas);
-		nodes = old ? 0 : xa_nodes_to_insert(&slot->channels, channel);
+		nodes = old ? 0 : msgslot_index_nodes_to_insert(&slot->channels, channel);
 		nomem = false;
 		if (!old && slot->nr_channels >= READ_ONCE(max_channels))
 			ret = -ENOMEM;
 		else
 			ret = msg_charge_store(slot, writer, &exempt, old,
 					       msg_charge(msg),
-					       nodes * XA_NODE_BYTES);
+					       nodes * MSGSLOT_INDEX_NODE_BYTES);
 		if (!ret) {
 			msg->gen = msg_next_gen(old);
 			xas_store(&xas, msg);
@@ -1203,10 +1175,10 @@ retry_in_place:
 				/* Only a new channel allocates (@old is NULL);
 				 * nodes linked before the failure stay, charged.
 				 */
-				left = xa_nodes_to_insert(&slot->channels, channel);
+				left = msgslot_index_nodes_to_insert(&slot->channels, channel);
 				budget_uncharge(&msg_budget, msg_charge(msg) +
-						left * XA_NODE_BYTES);
-				atomic_long_sub(msg_charge(msg) + left * XA_NODE_BYTES,
+						left * MSGSLOT_INDEX_NODE_BYTES);
+				atomic_long_sub(msg_charge(msg) + left * MSGSLOT_INDEX_NODE_BYTES,
 						&writer->msg_bytes);
 				nodes -= left;
 			} else if (!old) {
@@ -1216,7 +1188,7 @@ retry_in_place:
 				write_seqcount_begin(seq);
 				write_seqcount_end(seq);
 			}
-			slot->index_bytes += nodes * XA_NODE_BYTES;
+			slot->index_bytes += nodes * MSGSLOT_INDEX_NODE_BYTES;
 		}
 		xas_unlock(&xas);
 		if (ret == -EAGAIN) {
@@ -1362,6 +1334,34 @@ static void msgslot_destroy_caches(void)
  * NP-Heap
  */
 
+static unsigned long npheap_max_bytes = 256UL << 20;
+module_param(npheap_max_bytes, ulong, 0644);
+MODULE_PARM_DESC(npheap_max_bytes,
+		 "Bound on memory held by all NP-Heap objects, in bytes (default 256 MiB)");
+
+static ushort npheap_mode = 0666;
+module_param(npheap_mode, ushort, 0444);
+MODULE_PARM_DESC(npheap_mode, "Mode of the /dev/npheap* nodes (default 0666)");
+
+static unsigned int npheap_max_locks = 131072;
+module_param(npheap_max_locks, uint, 0644);
+MODULE_PARM_DESC(npheap_max_locks,
+		 "Bound on lock entries (ids locked or waited for) per NP-Heap heap (default 131072)");
+
+static unsigned int npheap_max_locks_per_user = 16384;
+module_param(npheap_max_locks_per_user, uint, 0644);
+MODULE_PARM_DESC(npheap_max_locks_per_user,
+		 "Share of npheap_max_locks one user (real uid) may hold in all heaps; CAP_SYS_RESOURCE is exempt (default 16384)");
+
+static unsigned int npheap_nodes = 1;
+module_param(npheap_nodes, uint, 0444);
+MODULE_PARM_DESC(npheap_nodes,
+		 "Number of /dev/npheap* nodes created on load (1..16, default 1)");
+
+static struct mem_budget npheap_budget = { .limit = &npheap_max_bytes };
+module_param_cb(npheap_bytes_used, &budget_used_ops, &npheap_budget, 0444);
+MODULE_PARM_DESC(npheap_bytes_used, "Bytes charged to npheap_max_bytes now");
+
 /*
  * DOC: Locking, NP-Heap
  *
@@ -1390,6 +1390,8 @@ static void msgslot_destroy_caches(void)
  * atomics.
  */
 
+/* ---- Objects --------------------------------------------------------- */
+
 /*
  * An object: pages 0..npages-1 in @pages, all zeroed on creation.  The
  * heap's objects array holds one reference and every vma mapping the
@@ -1405,56 +1407,16 @@ struct npheap_obj {
 };
 
 /*
- * A per-id lock, created on first lock() of the id and freed when the last
- * reference goes.  The holder owns one reference and every thread inside
- * lock() for the id owns one until it has left the wait queue, so the
- * object outlives everyone who can touch it.
+ * A heap: its objects and its lock index.  Pages are allocated and zeroed
+ * outside objects_lock, so one user's big object never delays another's.
  */
-struct npheap_idlock {
-	struct hlist_node node;		/* in its bucket's chain */
-	struct list_head held;		/* in holder->locks while held */
-	pgoff_t id;
-	refcount_t ref;
-	struct pid *owner;		/* holding thread, NULL when free */
-	struct npheap_holder *holder;	/* its process and open file */
-	struct user_share *share;	/* the user charged for the entry */
-	wait_queue_head_t wait;
+struct npheap {
+	struct mutex objects_lock;	/* see "Locking, NP-Heap" */
+	struct xarray objects;	/* id -> struct npheap_obj */
+	struct npheap_locktab *locks;	/* set once, by the first open */
 };
 
-/*
- * The locks one process holds through one open file, so that its close()
- * walks its own locks only, whoever else shares the file (fork).  Made by
- * the process's first lock() through the file, freed with its last lock;
- * @ref counts the locks on @locks plus lock() calls in progress.
- */
-struct npheap_holder {
-	struct list_head node;		/* in file->holders */
-	struct list_head locks;
-	struct npheap_file *file;
-	struct pid *tgid;
-	unsigned int ref;
-};
-
-/*
- * A bucket's lock is held for a chain walk and a few stores, so ids in
- * different buckets never wait for each other.
- */
-struct npheap_lock_bucket {
-	spinlock_t lock;	/* see "Locking, NP-Heap" */
-	struct hlist_head chain;
-};
-
-/*
- * The lock index of a heap: a fixed table of buckets, made on first open.
- * Ids are bucketed by siphash under a random key of the table's own, so
- * no choice of ids makes another id's chain longer than chance does.
- */
-struct npheap_locktab {
-	unsigned int bits;
-	siphash_key_t key;
-	atomic_t count;			/* entries, bounded by npheap_max_locks */
-	struct npheap_lock_bucket buckets[];
-};
+static struct npheap npheap_heaps[NPHEAP_MINORS];
 
 /* An open file of a heap (@lock: "Locking, NP-Heap"). */
 struct npheap_file {
@@ -1465,25 +1427,13 @@ struct npheap_file {
 };
 
 /*
- * A heap: its objects and its lock index.  Pages are allocated and zeroed
- * outside objects_lock, so one user's big object never delays another's.
- */
-struct npheap {
-	struct mutex objects_lock;	/* see "Locking, NP-Heap" */
-	struct xarray objects;	/* id -> struct npheap_obj */
-	struct npheap_locktab *locks;	/* set once, by the first open */
-};
-
-static struct npheap heaps[NPHEAP_MINORS];
-
-/*
  * GETSIZE returns the size through the ioctl's int: objects stay below
  * 2 GiB so that every size it reports is true.
  */
 #define NPHEAP_MAX_PAGES	((SZ_2G >> PAGE_SHIFT) - 1)
 
 /* Nodes of an xarray holding the dense indices 0 .. @n - 1. */
-static unsigned long xa_dense_nodes(unsigned long n)
+static unsigned long npheap_dense_index_nodes(unsigned long n)
 {
 	unsigned long nodes = 0, span = XA_CHUNK_SIZE;
 
@@ -1508,8 +1458,8 @@ static unsigned long npheap_obj_charge(pgoff_t id, unsigned long npages)
 	if (!npages)
 		return 0;
 	return (npages << PAGE_SHIFT) +
-	       (xa_dense_nodes(npages) + xa_shift_for(id) / XA_CHUNK_SHIFT + 1) *
-	       XA_NODE_BYTES;
+	       (npheap_dense_index_nodes(npages) + msgslot_index_shift(id) / XA_CHUNK_SHIFT + 1) *
+	       MSGSLOT_INDEX_NODE_BYTES;
 }
 
 static void npheap_obj_free_pages(struct npheap_obj *obj, unsigned long from)
@@ -1686,6 +1636,36 @@ static struct npheap_obj *npheap_obj_get(struct npheap *heap, pgoff_t id,
 	return obj;
 }
 
+static long npheap_getsize(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_obj *obj;
+	long size = 0;
+
+	rcu_read_lock();
+	obj = xa_load(&heap->objects, id);
+	if (obj)
+		size = READ_ONCE(obj->npages) << PAGE_SHIFT;
+	rcu_read_unlock();
+	return size;
+}
+
+static long npheap_delete(struct npheap *heap, pgoff_t id)
+{
+	struct npheap_obj *obj;
+	int ret;
+
+	ret = mutex_lock_killable(&heap->objects_lock);
+	if (ret)
+		return ret;
+	obj = xa_erase(&heap->objects, id);
+	mutex_unlock(&heap->objects_lock);
+	if (obj)
+		npheap_obj_put(obj);
+	return 0;
+}
+
+/* ---- Mappings -------------------------------------------------------- */
+
 static void npheap_vm_open(struct vm_area_struct *vma)
 {
 	struct npheap_obj *obj = vma->vm_private_data;
@@ -1741,33 +1721,59 @@ static int npheap_mmap(struct file *file, struct vm_area_struct *vma)
 	return 0;
 }
 
-static long npheap_getsize(struct npheap *heap, pgoff_t id)
-{
-	struct npheap_obj *obj;
-	long size = 0;
+/* ---- Locks ----------------------------------------------------------- */
 
-	rcu_read_lock();
-	obj = xa_load(&heap->objects, id);
-	if (obj)
-		size = READ_ONCE(obj->npages) << PAGE_SHIFT;
-	rcu_read_unlock();
-	return size;
-}
+/*
+ * A per-id lock, created on first lock() of the id and freed when the last
+ * reference goes.  The holder owns one reference and every thread inside
+ * lock() for the id owns one until it has left the wait queue, so the
+ * object outlives everyone who can touch it.
+ */
+struct npheap_idlock {
+	struct hlist_node node;		/* in its bucket's chain */
+	struct list_head held;		/* in holder->locks while held */
+	pgoff_t id;
+	refcount_t ref;
+	struct pid *owner;		/* holding thread, NULL when free */
+	struct npheap_holder *holder;	/* its process and open file */
+	struct user_share *share;	/* the user charged for the entry */
+	wait_queue_head_t wait;
+};
 
-static long npheap_delete(struct npheap *heap, pgoff_t id)
-{
-	struct npheap_obj *obj;
-	int ret;
+/*
+ * The locks one process holds through one open file, so that its close()
+ * walks its own locks only, whoever else shares the file (fork).  Made by
+ * the process's first lock() through the file, freed with its last lock;
+ * @ref counts the locks on @locks plus lock() calls in progress.
+ */
+struct npheap_holder {
+	struct list_head node;		/* in file->holders */
+	struct list_head locks;
+	struct npheap_file *file;
+	struct pid *tgid;
+	unsigned int ref;
+};
 
-	ret = mutex_lock_killable(&heap->objects_lock);
-	if (ret)
-		return ret;
-	obj = xa_erase(&heap->objects, id);
-	mutex_unlock(&heap->objects_lock);
-	if (obj)
-		npheap_obj_put(obj);
-	return 0;
-}
+/*
+ * A bucket's lock is held for a chain walk and a few stores, so ids in
+ * different buckets never wait for each other.
+ */
+struct npheap_lock_bucket {
+	spinlock_t lock;	/* see "Locking, NP-Heap" */
+	struct hlist_head chain;
+};
+
+/*
+ * The lock index of a heap: a fixed table of buckets, made on first open.
+ * Ids are bucketed by siphash under a random key of the table's own, so
+ * no choice of ids makes another id's chain longer than chance does.
+ */
+struct npheap_locktab {
+	unsigned int bits;
+	siphash_key_t key;
+	atomic_t count;			/* entries, bounded by npheap_max_locks */
+	struct npheap_lock_bucket buckets[];
+};
 
 /* How often a sleeping waiter looks whether the holder died (no exit hook). */
 #define NPHEAP_LOCK_RECHECK	(HZ / 4)
@@ -2157,6 +2163,8 @@ static int npheap_flush(struct file *file, fl_owner_t owner)
 	return 0;
 }
 
+/* ---- File operations and nodes --------------------------------------- */
+
 /*
  * Requests are decoded by number once the caller's struct size is known:
  * 32-bit callers use 28-byte numbers (see npheap_compat_ioctl).
@@ -2254,7 +2262,7 @@ static struct npheap_locktab *npheap_locktab_alloc(void)
 
 static int npheap_open(struct inode *inode, struct file *file)
 {
-	struct npheap *heap = &heaps[iminor(inode) - NPHEAP_MINOR_BASE];
+	struct npheap *heap = &npheap_heaps[iminor(inode) - NPHEAP_MINOR_BASE];
 	/* Pairs with the cmpxchg that publishes an initialised table. */
 	struct npheap_locktab *tab = smp_load_acquire(&heap->locks);
 	struct npheap_file *npf;
@@ -2317,8 +2325,8 @@ static void npheap_init_heaps(void)
 	unsigned int i;
 
 	for (i = 0; i < NPHEAP_MINORS; i++) {
-		mutex_init(&heaps[i].objects_lock);
-		xa_init_flags(&heaps[i].objects, XA_FLAGS_ACCOUNT);
+		mutex_init(&npheap_heaps[i].objects_lock);
+		xa_init_flags(&npheap_heaps[i].objects, XA_FLAGS_ACCOUNT);
 	}
 }
 
@@ -2330,16 +2338,18 @@ static void npheap_destroy_heaps(void)
 	unsigned int i;
 
 	for (i = 0; i < NPHEAP_MINORS; i++) {
-		xa_for_each(&heaps[i].objects, id, obj)
+		xa_for_each(&npheap_heaps[i].objects, id, obj)
 			npheap_obj_put(obj);
-		xa_destroy(&heaps[i].objects);
+		xa_destroy(&npheap_heaps[i].objects);
 		/* Every release() emptied its files' locks: the table is empty. */
-		if (heaps[i].locks)
-			WARN_ON(atomic_read(&heaps[i].locks->count));
-		kvfree(heaps[i].locks);
-		mutex_destroy(&heaps[i].objects_lock);
+		if (npheap_heaps[i].locks)
+			WARN_ON(atomic_read(&npheap_heaps[i].locks->count));
+		kvfree(npheap_heaps[i].locks);
+		mutex_destroy(&npheap_heaps[i].objects_lock);
 	}
 }
+
+static struct class *npheap_class;
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
 static char *npheap_devnode(const struct device *dev, umode_t *mode)
@@ -2351,14 +2361,6 @@ static char *npheap_devnode(struct device *dev, umode_t *mode)
 		*mode = npheap_mode;
 	return NULL;
 }
-
-/* ------------------------------------------------------------------------
- * Module
- */
-
-static struct cdev msgslot_cdev;
-static struct cdev npheap_cdev;
-static struct class *npheap_class;
 
 static void npheap_remove_nodes(unsigned int count)
 {
@@ -2394,6 +2396,13 @@ static int npheap_create_nodes(void)
 	}
 	return 0;
 }
+
+/* ------------------------------------------------------------------------
+ * Module
+ */
+
+static struct cdev msgslot_cdev;
+static struct cdev npheap_cdev;
 
 static int __init message_slot_init(void)
 {
