@@ -69,6 +69,23 @@ static const struct bench {
 	  .summary = "<workload>: repeat one workload for --seconds (profiling)" },
 };
 
+enum opt_type { OPT_INT, OPT_DOUBLE, OPT_ULONG, OPT_SIZE, OPT_STRING };
+
+static const struct {
+	const char *name;
+	enum opt_type type;
+	void *var;
+} options[] = {
+	{ "--reps", OPT_INT, &opt_reps },
+	{ "--sample-ms", OPT_DOUBLE, &opt_sample_ms },
+	{ "--window-ms", OPT_DOUBLE, &opt_window_ms },
+	{ "--tp-window-ms", OPT_DOUBLE, &opt_tp_window_ms },
+	{ "--max-channels", OPT_ULONG, &opt_max_channels },
+	{ "--module", OPT_STRING, &opt_module },
+	{ "--size", OPT_SIZE, &opt_size },
+	{ "--seconds", OPT_DOUBLE, &opt_seconds },
+};
+
 static void print_usage(FILE *f)
 {
 	size_t i;
@@ -90,6 +107,36 @@ void usage(void)
 {
 	print_usage(stderr);
 	exit(2);
+}
+
+/* Set option @name from @val; false if there is no such option. */
+static bool set_option(const char *name, const char *val)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(options); i++)
+		if (!strcmp(name, options[i].name))
+			break;
+	if (i == ARRAY_SIZE(options))
+		return false;
+	switch (options[i].type) {
+	case OPT_INT:
+		*(int *)options[i].var = atoi(val);
+		break;
+	case OPT_DOUBLE:
+		*(double *)options[i].var = atof(val);
+		break;
+	case OPT_ULONG:
+		*(unsigned long *)options[i].var = strtoul(val, NULL, 0);
+		break;
+	case OPT_SIZE:
+		*(size_t *)options[i].var = strtoul(val, NULL, 0);
+		break;
+	case OPT_STRING:
+		*(const char **)options[i].var = val;
+		break;
+	}
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -114,28 +161,9 @@ int main(int argc, char **argv)
 		usage();
 	if (b->workload)
 		opt_workload = argv[2];
-	for (i = first_opt; i < argc; i++) {
-		if (i + 1 >= argc)
+	for (i = first_opt; i < argc; i += 2)
+		if (i + 1 >= argc || !set_option(argv[i], argv[i + 1]))
 			usage();
-		if (!strcmp(argv[i], "--reps"))
-			opt_reps = atoi(argv[++i]);
-		else if (!strcmp(argv[i], "--sample-ms"))
-			opt_sample_ms = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--window-ms"))
-			opt_window_ms = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--tp-window-ms"))
-			opt_tp_window_ms = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--max-channels"))
-			opt_max_channels = strtoul(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--module"))
-			opt_module = argv[++i];
-		else if (!strcmp(argv[i], "--size"))
-			opt_size = strtoul(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--seconds"))
-			opt_seconds = atof(argv[++i]);
-		else
-			usage();
-	}
 	if (opt_reps < 1 || opt_reps > MAX_REPS || opt_sample_ms <= 0 ||
 	    opt_window_ms <= 0 || opt_tp_window_ms <= 0 ||
 	    opt_max_channels < 1 || opt_max_channels > (1UL << 22) ||
