@@ -26,7 +26,7 @@ fi
 
 mkdir -p build/bench/perf/lib
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -static -I"$TOP" -I"$TOP/npheap_shim" \
-    -o build/bench/ipcbench bench/ipcbench.c
+    -o build/bench/ipcbench bench/*.c
 cp "$perf_bin" build/bench/perf/perf
 # objdump too, for `perf annotate` of the functions in MSGSLOT_PROFILE_ANNOTATE.
 cp "$(command -v objdump)" build/bench/perf/objdump

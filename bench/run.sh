@@ -38,7 +38,7 @@ fi
 # --- build --------------------------------------------------------------------
 mkdir -p build/bench
 gcc -O2 -g -std=gnu11 -Wall -Wextra -Werror -static -I"$TOP" -I"$TOP/npheap_shim" \
-    -o build/bench/ipcbench bench/ipcbench.c
+    -o build/bench/ipcbench bench/*.c
 
 # --- run ------------------------------------------------------------------------
 stamp=$(date +%Y%m%d-%H%M%S)
