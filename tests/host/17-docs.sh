@@ -235,7 +235,8 @@ fi
 : > "$work/udev.bad"
 for f in README.md man/message_slot.4; do
     # One paragraph names both and says which wins.
-    awk -v RS= '/npheap_mode/ && /udev/ && /wins/' "$f" | grep -q . ||
+    # (Not `| grep -q`: under pipefail awk's SIGPIPE would fail the check.)
+    [[ -n $(awk -v RS= '/npheap_mode/ && /udev/ && /wins/' "$f") ]] ||
         echo "$f does not say whether the udev rule or npheap_mode sets the mode" >> "$work/udev.bad"
 done
 verdict udev-vs-npheap-mode "$work/udev.bad"
