@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /* dsm: two-host distributed shared memory, page-granule MSI over TCP,
  * enforced with userfaultfd MISSING + WRITE-PROTECT.  See README.md for the
  * protocol table; the invariants this file relies on are:
