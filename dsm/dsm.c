@@ -200,8 +200,8 @@ __attribute__((format(printf, 2, 3))) static void set_err(struct dsm *d, const c
 /* Ends the session once: records why, unblocks every waiter.  Never takes a
  * page lock, so it may be called with one held; waiters poll in 50 ms slices
  * and notice the status change even if a wakeup races past them. */
-__attribute__((format(printf, 3, 4))) static void fail_session(struct dsm *d, int status,
-							       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void dsmi_fail_session(struct dsm *d, int status,
+								    const char *fmt, ...)
 {
 	int expected = DSM_PEER_CONNECTED;
 	if (!atomic_compare_exchange_strong(&d->status, &expected, status))
@@ -222,7 +222,7 @@ __attribute__((format(printf, 3, 4))) static void fail_session(struct dsm *d, in
 }
 
 /* Prints at most `max` bytes of untrusted peer text, replacing non-printables. */
-static void sanitize(char *out, size_t outlen, const unsigned char *in, size_t inlen)
+static void dsmi_sanitize(char *out, size_t outlen, const unsigned char *in, size_t inlen)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < inlen && n + 1 < outlen; i++)
@@ -311,8 +311,8 @@ static int io_writev(int fd, struct iovec *iov, int cnt, uint64_t deadline, char
 	return 0;
 }
 
-static int raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
-		    const void *payload, uint32_t len, unsigned timeout_ms, char *why, size_t wl)
+static int dsmi_raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+			 const void *payload, uint32_t len, unsigned timeout_ms, char *why, size_t wl)
 {
 	unsigned char hdr[DSM_HDR_LEN];
 	struct dsm_hdr h = {.payload_len = len, .type = type, .flags = flags, .page = page, .seq = seq};
@@ -324,8 +324,8 @@ static int raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32
 /* Reads one message; the header's first byte must arrive by first_deadline,
  * the rest within the io timeout.  Lengths above cap are rejected before
  * anything is allocated or read. */
-static int raw_recv(int fd, struct dsm_hdr *h, unsigned char *buf, size_t cap,
-		    uint64_t first_deadline, unsigned io_timeout_ms, char *why, size_t wl)
+static int dsmi_raw_recv(int fd, struct dsm_hdr *h, unsigned char *buf, size_t cap,
+			 uint64_t first_deadline, unsigned io_timeout_ms, char *why, size_t wl)
 {
 	unsigned char hb[DSM_HDR_LEN];
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -358,7 +358,7 @@ static int raw_recv(int fd, struct dsm_hdr *h, unsigned char *buf, size_t cap,
 	return 0;
 }
 
-static void send_error_msg(int fd, uint32_t code, const char *text)
+static void dsmi_send_error_msg(int fd, uint32_t code, const char *text)
 {
 	unsigned char buf[DSM_ERROR_MAX];
 	size_t n = strlen(text);
@@ -367,20 +367,20 @@ static void send_error_msg(int fd, uint32_t code, const char *text)
 	dsm_put32(buf, code);
 	memcpy(buf + 4, text, n);
 	char why[64];
-	raw_send(fd, DSM_MSG_ERROR, 0, 0, 0, buf, (uint32_t)(4 + n), 500, why, sizeof why);
+	dsmi_raw_send(fd, DSM_MSG_ERROR, 0, 0, 0, buf, (uint32_t)(4 + n), 500, why, sizeof why);
 }
 
 /* Session send: serialised, failure ends the session. */
-static int send_msg(struct dsm *d, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
-		    const void *payload, uint32_t len)
+static int dsmi_send_msg(struct dsm *d, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+			 const void *payload, uint32_t len)
 {
 	char why[160];
 	pthread_mutex_lock(&d->send_lock);
-	int rc = raw_send(d->sock, type, flags, page, seq, payload, len, d->opt.io_timeout_ms, why,
-			  sizeof why);
+	int rc = dsmi_raw_send(d->sock, type, flags, page, seq, payload, len, d->opt.io_timeout_ms, why,
+			       sizeof why);
 	pthread_mutex_unlock(&d->send_lock);
 	if (rc < 0)
-		fail_session(d, DSM_PEER_LOST, "%s", why);
+		dsmi_fail_session(d, DSM_PEER_LOST, "%s", why);
 	return rc;
 }
 
@@ -393,15 +393,15 @@ __attribute__((format(printf, 2, 3))) static void protocol_error(struct dsm *d, 
 	va_end(ap);
 	/* Best effort only: a sender stuck on a full socket must not block us. */
 	if (pthread_mutex_trylock(&d->send_lock) == 0) {
-		send_error_msg(d->sock, DSM_ERR_PROTOCOL, msg);
+		dsmi_send_error_msg(d->sock, DSM_ERR_PROTOCOL, msg);
 		pthread_mutex_unlock(&d->send_lock);
 	}
-	fail_session(d, DSM_PEER_LOST, "protocol error from peer: %s", msg);
+	dsmi_fail_session(d, DSM_PEER_LOST, "protocol error from peer: %s", msg);
 }
 
 /* ------------------------------------------------------------- networking */
 
-static void tune_session_socket(int fd)
+static void dsmi_tune_session_socket(int fd)
 {
 	int one = 1, idle = 10, intvl = 5, cnt = 3, buf = 1 << 20;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -417,7 +417,7 @@ static void tune_session_socket(int fd)
 static int listen_family(struct dsm *d, const char *host, const char *port, int family, char *err,
 			 size_t el);
 
-static int make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el)
+static int dsmi_make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el)
 {
 	if (host)
 		return listen_family(d, host, port, AF_UNSPEC, err, el);
@@ -472,7 +472,7 @@ static int listen_family(struct dsm *d, const char *host, const char *port, int 
 
 /* One connect attempt to every address of host:port.  Returns the socket,
  * -1 if nobody accepted (peer not up), -2 on a configuration error. */
-static int try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el)
+static int dsmi_try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_NUMERICSERV};
@@ -540,7 +540,7 @@ static int uffd_new(bool *user_only)
 	return -1;
 }
 
-static int uffd_setup(struct dsm *d, char *err, size_t el)
+static int dsmi_uffd_setup(struct dsm *d, char *err, size_t el)
 {
 	bool user_only = false;
 	int probe = uffd_new(&user_only);
@@ -610,7 +610,7 @@ static char *page_addr(struct dsm *d, size_t idx)
 
 /* Page operations; the caller holds the page lock.  A failure means the
  * kernel refused an operation we rely on: the session cannot continue. */
-static int pg_install(struct dsm *d, size_t idx, const void *src, bool wp)
+static int dsmi_pg_install(struct dsm *d, size_t idx, const void *src, bool wp)
 {
 	for (;;) {
 		struct uffdio_copy c = {.dst = (uintptr_t)page_addr(d, idx), .src = (uintptr_t)src,
@@ -619,13 +619,13 @@ static int pg_install(struct dsm *d, size_t idx, const void *src, bool wp)
 			return 0;
 		if (errno == EAGAIN)
 			continue;
-		fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_COPY of page %zu failed: %s", idx,
-			     strerror(errno));
+		dsmi_fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_COPY of page %zu failed: %s", idx,
+				  strerror(errno));
 		return -1;
 	}
 }
 
-static int pg_protect(struct dsm *d, size_t idx, bool wp)
+static int dsmi_pg_protect(struct dsm *d, size_t idx, bool wp)
 {
 	struct uffdio_writeprotect w = {.range = {.start = (uintptr_t)page_addr(d, idx), .len = d->page_size},
 					.mode = wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
@@ -634,8 +634,8 @@ static int pg_protect(struct dsm *d, size_t idx, bool wp)
 			return 0;
 		if (errno == EAGAIN)
 			continue;
-		fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_WRITEPROTECT of page %zu failed: %s",
-			     idx, strerror(errno));
+		dsmi_fail_session(d, DSM_PEER_LOST, "internal: UFFDIO_WRITEPROTECT of page %zu failed: %s",
+				  idx, strerror(errno));
 		return -1;
 	}
 }
@@ -646,12 +646,12 @@ static void pg_wake(struct dsm *d, size_t idx)
 	ioctl(d->uffd, UFFDIO_WAKE, &r);
 }
 
-static int pg_drop(struct dsm *d, size_t idx)
+static int dsmi_pg_drop(struct dsm *d, size_t idx)
 {
 	if (madvise(page_addr(d, idx), d->page_size, MADV_DONTNEED) == 0)
 		return 0;
-	fail_session(d, DSM_PEER_LOST, "internal: MADV_DONTNEED of page %zu failed: %s", idx,
-		     strerror(errno));
+	dsmi_fail_session(d, DSM_PEER_LOST, "internal: MADV_DONTNEED of page %zu failed: %s", idx,
+			  strerror(errno));
 	return -1;
 }
 
@@ -695,11 +695,11 @@ static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 	switch (pg->state) {
 	case ST_M:
 		/* Stop stores first, then the copy we send is final. */
-		if (pg_protect(d, idx, true) < 0)
+		if (dsmi_pg_protect(d, idx, true) < 0)
 			return -1;
 		memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
 		if (excl) {
-			if (pg_drop(d, idx) < 0)
+			if (dsmi_pg_drop(d, idx) < 0)
 				return -1;
 			pg->present = false;
 			pg->state = ST_I;
@@ -708,29 +708,29 @@ static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 		}
 		DBG(d, "serve %s page %u: M -> %c, sending data", excl ? "EXCL" : "SHARED", idx, pg->state);
 		atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
-		return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
-				(uint32_t)d->page_size);
+		return dsmi_send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
+				     (uint32_t)d->page_size);
 	case ST_S:
 		if (!excl) {
 			/* Fresh: the peer installs zeros.  Otherwise only reachable
 			 * when the peer received our PUSH meanwhile; the copy is
 			 * identical to what it has. */
 			if (pg->fresh)
-				return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
+				return dsmi_send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
 			memcpy(d->serve_buf, page_addr(d, idx), d->page_size);
 			atomic_fetch_add_explicit(&d->st_sent, 1, memory_order_relaxed);
-			return send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
-					(uint32_t)d->page_size);
+			return dsmi_send_msg(d, DSM_MSG_GRANT, DSM_GRANT_DATA, idx, seq, d->serve_buf,
+					     (uint32_t)d->page_size);
 		}
 		/* Invalidation; also the SECOND yielding in a write-write race.
 		 * The peer holds the same bytes, or the page is fresh (zeros). */
-		if (pg->present && pg_drop(d, idx) < 0)
+		if (pg->present && dsmi_pg_drop(d, idx) < 0)
 			return -1;
 		pg->present = false;
 		pg->state = ST_I;
 		pg->fresh = false;
 		DBG(d, "serve EXCL page %u: S -> I%s", idx, pg->busy ? " (yield)" : "");
-		return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
+		return dsmi_send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
 	default:
 		if (!pg->fresh) {
 			protocol_error(d, "peer requested page %u, which it already holds", idx);
@@ -740,7 +740,7 @@ static int serve_req(struct dsm *d, uint32_t idx, uint16_t want, uint32_t seq)
 		if (excl)
 			pg->fresh = false;
 		DBG(d, "serve %s page %u: fresh, nothing to send", excl ? "EXCL" : "SHARED", idx);
-		return send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
+		return dsmi_send_msg(d, DSM_MSG_GRANT, 0, idx, seq, NULL, 0);
 	}
 }
 
@@ -804,7 +804,7 @@ static int handle_grant(struct dsm *d, uint32_t idx, uint16_t flags, uint32_t se
 	bool shared = pg->want == DSM_WANT_SHARED;
 	if (flags & DSM_GRANT_DATA) {
 		if (!pg->present && pg->state == ST_I) {
-			if (pg_install(d, idx, data, shared) < 0)
+			if (dsmi_pg_install(d, idx, data, shared) < 0)
 				goto fail;
 			pg->present = true;
 		} else if (!(pg->present && pg->state == ST_S && shared)) {
@@ -818,12 +818,12 @@ static int handle_grant(struct dsm *d, uint32_t idx, uint16_t flags, uint32_t se
 		pg->state = shared ? ST_S : ST_M;
 	} else if (pg->present && pg->state == ST_S && !shared) {
 		/* Upgrade: the peer dropped its copy; ours is current. */
-		if (pg_protect(d, idx, false) < 0)
+		if (dsmi_pg_protect(d, idx, false) < 0)
 			goto fail;
 		pg->state = ST_M;
 	} else if (!pg->present && pg->state == ST_I && pg->fresh) {
 		/* Nobody has written the page: start from zeros. */
-		if (pg_install(d, idx, d->zero_page, shared) < 0)
+		if (dsmi_pg_install(d, idx, d->zero_page, shared) < 0)
 			goto fail;
 		pg->present = true;
 		pg->state = shared ? ST_S : ST_M;
@@ -858,14 +858,14 @@ static int handle_push(struct dsm *d, uint32_t idx, uint32_t seq, const unsigned
 		return -1;
 	}
 	DBG(d, "PUSH of page %u received", idx);
-	int rc = pg_install(d, idx, data, true);
+	int rc = dsmi_pg_install(d, idx, data, true);
 	if (rc == 0) {
 		pg->present = true;
 		pg->state = ST_S;
 		atomic_fetch_add_explicit(&d->st_recv, 1, memory_order_relaxed);
 	}
 	pthread_mutex_unlock(&pg->lock);
-	return rc ? rc : send_msg(d, DSM_MSG_PUSH_ACK, 0, idx, seq, NULL, 0);
+	return rc ? rc : dsmi_send_msg(d, DSM_MSG_PUSH_ACK, 0, idx, seq, NULL, 0);
 }
 
 static int handle_push_ack(struct dsm *d, uint32_t idx)
@@ -899,7 +899,7 @@ static void handle_bye(struct dsm *d)
 			pg->state = ST_M;
 		pthread_mutex_unlock(&pg->lock);
 	}
-	fail_session(d, DSM_PEER_LEFT, "peer closed the session after pushing its pages; this host "
+	dsmi_fail_session(d, DSM_PEER_LEFT, "peer closed the session after pushing its pages; this host "
 				       "now owns every page");
 	shutdown(d->sock, SHUT_WR);
 }
@@ -936,8 +936,8 @@ static int handle_msg(struct dsm *d, const struct dsm_hdr *h, const unsigned cha
 		char txt[DSM_ERROR_MAX];
 		if (h->payload_len < 4)
 			break;
-		sanitize(txt, sizeof txt, payload + 4, h->payload_len - 4);
-		fail_session(d, DSM_PEER_LOST, "peer reported an error: %s", txt);
+		dsmi_sanitize(txt, sizeof txt, payload + 4, h->payload_len - 4);
+		dsmi_fail_session(d, DSM_PEER_LOST, "peer reported an error: %s", txt);
 		return -1;
 	}
 	default:
@@ -949,7 +949,7 @@ static int handle_msg(struct dsm *d, const struct dsm_hdr *h, const unsigned cha
 	return -1;
 }
 
-static void *net_main(void *arg)
+static void *dsmi_net_main(void *arg)
 {
 	struct dsm *d = arg;
 	struct pollfd pf[2] = {{.fd = d->sock, .events = POLLIN}, {.fd = d->stop_efd, .events = POLLIN}};
@@ -960,7 +960,7 @@ static void *net_main(void *arg)
 		struct timespec ts = ns_to_ts(wait_ns == UINT64_MAX ? 0 : wait_ns);
 		int r = ppoll(pf, 2, wait_ns == UINT64_MAX ? NULL : &ts, NULL);
 		if (r < 0 && errno != EINTR) {
-			fail_session(d, DSM_PEER_LOST, "internal: ppoll: %s", strerror(errno));
+			dsmi_fail_session(d, DSM_PEER_LOST, "internal: ppoll: %s", strerror(errno));
 			break;
 		}
 		if (r <= 0)
@@ -970,14 +970,14 @@ static void *net_main(void *arg)
 		if (pf[0].revents) {
 			struct dsm_hdr h;
 			char why[200];
-			if (raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, UINT64_MAX, d->opt.io_timeout_ms, why,
-				     sizeof why) < 0) {
+			if (dsmi_raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, UINT64_MAX, d->opt.io_timeout_ms, why,
+					  sizeof why) < 0) {
 				if (atomic_load(&d->closing))
 					break; /* we said BYE; the peer hung up as asked */
 				if (strncmp(why, "protocol error: ", 16) == 0)
 					protocol_error(d, "%s", why + 16);
 				else
-					fail_session(d, DSM_PEER_LOST, "%s", why);
+					dsmi_fail_session(d, DSM_PEER_LOST, "%s", why);
 				break;
 			}
 			if (handle_msg(d, &h, d->rx_buf) < 0)
@@ -1006,7 +1006,7 @@ static int transact(struct dsm *d, size_t idx, uint16_t want, enum dsm_fault_kin
 		d->opt.on_remote_fault(d->opt.cb_arg, idx, kind);
 	DBG(d, "request page %zu %s (state %c)", idx, want == DSM_WANT_EXCL ? "EXCL" : "SHARED", pg->state);
 	atomic_store(&d->waiting_page, (long)idx);
-	if (send_msg(d, DSM_MSG_REQ, want, (uint32_t)idx, pg->seq, NULL, 0) < 0) {
+	if (dsmi_send_msg(d, DSM_MSG_REQ, want, (uint32_t)idx, pg->seq, NULL, 0) < 0) {
 		pg->busy = false;
 		atomic_store(&d->waiting_page, -1);
 		return -1;
@@ -1015,8 +1015,8 @@ static int transact(struct dsm *d, size_t idx, uint16_t want, enum dsm_fault_kin
 	while (!pg->txn_done && atomic_load(&d->status) == DSM_PEER_CONNECTED) {
 		uint64_t now = now_ns();
 		if (now >= deadline) {
-			fail_session(d, DSM_PEER_LOST, "peer did not answer a request for page %zu within %u ms",
-				     idx, d->opt.request_timeout_ms);
+			dsmi_fail_session(d, DSM_PEER_LOST, "peer did not answer a request for page %zu within %u ms",
+					  idx, d->opt.request_timeout_ms);
 			break;
 		}
 		uint64_t until = now + WAIT_SLICE_NS < deadline ? now + WAIT_SLICE_NS : deadline;
@@ -1051,11 +1051,11 @@ static void resolve_offline(struct dsm *d, size_t idx, bool wpf, bool write, uin
 	if (pg->present) {
 		if (wpf) {
 			pg->state = ST_M;
-			pg_protect(d, idx, false);
+			dsmi_pg_protect(d, idx, false);
 		} else {
 			pg_wake(d, idx);
 		}
-	} else if (pg_install(d, idx, d->zero_page, !write) == 0) {
+	} else if (dsmi_pg_install(d, idx, d->zero_page, !write) == 0) {
 		pg->present = true; /* never written by anyone: zeros */
 		if (write) {
 			pg->state = ST_M;
@@ -1082,7 +1082,7 @@ static void handle_fault(struct dsm *d, uintptr_t addr, uint64_t flags, uint32_t
 		}
 		if (wpf) {
 			if (pg->state == ST_M) { /* another thread's fault already upgraded it */
-				pg_protect(d, idx, false);
+				dsmi_pg_protect(d, idx, false);
 				break;
 			}
 			if (!pg->present) { /* dropped meanwhile: retry becomes a MISSING fault */
@@ -1099,8 +1099,8 @@ static void handle_fault(struct dsm *d, uintptr_t addr, uint64_t flags, uint32_t
 			break;
 		}
 		if (pg->state != ST_I) {
-			fail_session(d, DSM_PEER_LOST, "internal: page %zu is %c but not mapped", idx,
-				     (char)pg->state);
+			dsmi_fail_session(d, DSM_PEER_LOST, "internal: page %zu is %c but not mapped", idx,
+					  (char)pg->state);
 			continue;
 		}
 		if (transact(d, idx, write ? DSM_WANT_EXCL : DSM_WANT_SHARED,
@@ -1110,7 +1110,7 @@ static void handle_fault(struct dsm *d, uintptr_t addr, uint64_t flags, uint32_t
 	pthread_mutex_unlock(&pg->lock);
 }
 
-static void *fault_main(void *arg)
+static void *dsmi_fault_main(void *arg)
 {
 	struct dsm *d = arg;
 	struct pollfd pf[2] = {{.fd = d->uffd, .events = POLLIN}, {.fd = d->stop_efd, .events = POLLIN}};
@@ -1127,7 +1127,7 @@ static void *fault_main(void *arg)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				continue;
-			fail_session(d, DSM_PEER_LOST, "internal: reading userfaultfd: %s", strerror(errno));
+			dsmi_fail_session(d, DSM_PEER_LOST, "internal: reading userfaultfd: %s", strerror(errno));
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n / sizeof msgs[0]; i++) {
@@ -1189,7 +1189,7 @@ static void dsm_free(struct dsm *d)
 	free(d);
 }
 
-static void init_monotonic_cond(pthread_cond_t *c)
+static void dsmi_init_monotonic_cond(pthread_cond_t *c)
 {
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -1217,7 +1217,7 @@ dsm_t *dsm_open(const char *listen_port, const char *peer_host, const char *peer
 	pthread_mutex_init(&d->sync_lock, NULL);
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->err_lock, NULL);
-	init_monotonic_cond(&d->cond);
+	dsmi_init_monotonic_cond(&d->cond);
 	atomic_init(&d->status, DSM_PEER_CONNECTED);
 	atomic_init(&d->waiting_page, -1);
 	if (opt)
@@ -1241,11 +1241,11 @@ dsm_t *dsm_open(const char *listen_port, const char *peer_host, const char *peer
 		goto fail;
 	}
 	/* Listen before connecting: a peer started right after us finds us. */
-	if (need_listen && make_listener(d, d->opt.listen_host, listen_port, err, errlen) < 0)
+	if (need_listen && dsmi_make_listener(d, d->opt.listen_host, listen_port, err, errlen) < 0)
 		goto fail;
 
 	if (d->role == DSM_ROLE_AUTO) {
-		int fd = try_connect(peer_host, peer_port, 3000, err, errlen);
+		int fd = dsmi_try_connect(peer_host, peer_port, 3000, err, errlen);
 		if (fd == -2)
 			goto fail;
 		err[0] = '\0';
@@ -1258,7 +1258,7 @@ dsm_t *dsm_open(const char *listen_port, const char *peer_host, const char *peer
 	} else if (d->role == DSM_ROLE_SECOND) {
 		uint64_t dl = deadline_after_ms(d->opt.connect_timeout_ms);
 		for (;;) {
-			int fd = try_connect(peer_host, peer_port, 3000, err, errlen);
+			int fd = dsmi_try_connect(peer_host, peer_port, 3000, err, errlen);
 			if (fd >= 0) {
 				d->sock = fd;
 				break;
@@ -1270,7 +1270,7 @@ dsm_t *dsm_open(const char *listen_port, const char *peer_host, const char *peer
 		err[0] = '\0';
 	}
 	if (d->sock >= 0)
-		tune_session_socket(d->sock);
+		dsmi_tune_session_socket(d->sock);
 	return d;
 fail:
 	dsm_free(d);
@@ -1328,7 +1328,7 @@ static int alloc_state(struct dsm *d, char *err, size_t el)
 	memset(d->zero_page, 0, d->page_size);
 	for (size_t i = 0; i < d->npages; i++) {
 		pthread_mutex_init(&d->pages[i].lock, NULL);
-		init_monotonic_cond(&d->pages[i].done);
+		dsmi_init_monotonic_cond(&d->pages[i].done);
 		/* Every page starts Invalid on both hosts; the first access
 		 * asks the peer, which answers "zeros" while the page is fresh. */
 		d->pages[i].state = ST_I;
@@ -1343,10 +1343,10 @@ static int start_threads(struct dsm *d, char *err, size_t el)
 	sigfillset(&all);
 	/* Our threads take no signals; they belong to the application. */
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&d->fault_thr, NULL, fault_main, d);
+	int rc = pthread_create(&d->fault_thr, NULL, dsmi_fault_main, d);
 	if (rc == 0) {
 		d->fault_started = true;
-		rc = pthread_create(&d->net_thr, NULL, net_main, d);
+		rc = pthread_create(&d->net_thr, NULL, dsmi_net_main, d);
 		if (rc == 0)
 			d->net_started = true;
 	}
@@ -1372,7 +1372,7 @@ static int check_hello(struct dsm *d, int fd, const struct dsm_hdr *h, const uns
 {
 	if (h->type == DSM_MSG_ERROR && h->payload_len >= 4) {
 		char txt[DSM_ERROR_MAX];
-		sanitize(txt, sizeof txt, p + 4, h->payload_len - 4);
+		dsmi_sanitize(txt, sizeof txt, p + 4, h->payload_len - 4);
 		snprintf(err, el, "peer refused the session: %s", txt);
 		return -1;
 	}
@@ -1381,7 +1381,7 @@ static int check_hello(struct dsm *d, int fd, const struct dsm_hdr *h, const uns
 		snprintf(err, el, "peer does not speak the dsm protocol (first message: type %u, %u bytes%s)",
 			 h->type, h->payload_len,
 			 h->type == DSM_MSG_HELLO && h->payload_len >= 4 ? ", bad magic" : "");
-		send_error_msg(fd, DSM_ERR_PROTOCOL, "expected a dsm HELLO");
+		dsmi_send_error_msg(fd, DSM_ERR_PROTOCOL, "expected a dsm HELLO");
 		return -1;
 	}
 	unsigned vmin = dsm_get16(p + 4), vmax = dsm_get16(p + 6), prole = dsm_get32(p + 8);
@@ -1390,12 +1390,12 @@ static int check_hello(struct dsm *d, int fd, const struct dsm_hdr *h, const uns
 		snprintf(msg, sizeof msg, "protocol version mismatch: peer speaks versions %u..%u, "
 					  "this host speaks %u..%u", vmin, vmax, DSM_PROTO_VERSION, DSM_PROTO_VERSION);
 		snprintf(err, el, "%s", msg);
-		send_error_msg(fd, DSM_ERR_VERSION, msg);
+		dsmi_send_error_msg(fd, DSM_ERR_VERSION, msg);
 		return -1;
 	}
 	if (prole == (unsigned)d->role || (prole != DSM_ROLE_FIRST && prole != DSM_ROLE_SECOND)) {
 		snprintf(err, el, "peer claims role %u, which conflicts with ours (%u)", prole, (unsigned)d->role);
-		send_error_msg(fd, DSM_ERR_ROLE, "role conflict");
+		dsmi_send_error_msg(fd, DSM_ERR_ROLE, "role conflict");
 		return -1;
 	}
 	return 0;
@@ -1451,7 +1451,7 @@ static int pending_read(struct dsm *d, struct pending *pc)
 					char why[160];
 					snprintf(why, sizeof why, "protocol error: message type %u announces %u "
 						 "payload bytes (limit %u)", h.type, h.payload_len, DSM_HELLO_MAX);
-					send_error_msg(pc->fd, DSM_ERR_PROTOCOL, why);
+					dsmi_send_error_msg(pc->fd, DSM_ERR_PROTOCOL, why);
 					drop_pending(d, pc, "%s", why);
 					return -1;
 				}
@@ -1489,8 +1489,8 @@ static int send_hello(struct dsm *d, char *err, size_t el)
 	char why[200];
 
 	encode_hello(hello, d);
-	if (raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
-		     sizeof why) < 0) {
+	if (dsmi_raw_send(d->sock, DSM_MSG_HELLO, 0, 0, 0, hello, sizeof hello, d->opt.io_timeout_ms, why,
+			  sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return -1;
 	}
@@ -1582,7 +1582,7 @@ static int pair_first(struct dsm *d, char *err, size_t el)
 		return -1;
 	close(d->listen_fd); /* exactly one peer */
 	d->listen_fd = -1;
-	tune_session_socket(d->sock);
+	dsmi_tune_session_socket(d->sock);
 	return send_hello(d, err, el);
 }
 
@@ -1620,7 +1620,7 @@ static int pair_second(struct dsm *d, char *err, size_t el)
 	}
 	struct dsm_hdr h;
 	unsigned char buf[DSM_HELLO_MAX];
-	if (raw_recv(d->sock, &h, buf, sizeof buf, UINT64_MAX, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+	if (dsmi_raw_recv(d->sock, &h, buf, sizeof buf, UINT64_MAX, d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return -1;
 	}
@@ -1633,7 +1633,7 @@ static int pair_second(struct dsm *d, char *err, size_t el)
 	return 0;
 }
 
-static int do_pair(struct dsm *d, char *err, size_t el)
+static int dsmi_do_pair(struct dsm *d, char *err, size_t el)
 {
 	if (d->paired)
 		return 0;
@@ -1653,14 +1653,14 @@ int dsm_pair(dsm_t *d)
 	err[0] = '\0';
 	if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
 		return -1; /* dsm_error() already says why */
-	if (do_pair(d, err, sizeof err) == 0)
+	if (dsmi_do_pair(d, err, sizeof err) == 0)
 		return 0;
 	set_err(d, "%s", err);
 	atomic_store(&d->status, DSM_PEER_LOST);
 	return -1;
 }
 
-static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size_t el)
+static void *dsmi_map_first(struct dsm *d, size_t npages, void *addr, char *err, size_t el)
 {
 	char why[200];
 	int local = -1;
@@ -1692,10 +1692,10 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 				goto local_fail;
 		}
 	}
-	if (uffd_setup(d, err, el) < 0 || alloc_state(d, err, el) < 0)
+	if (dsmi_uffd_setup(d, err, el) < 0 || alloc_state(d, err, el) < 0)
 		goto local_fail;
 	local = 0;
-	if (do_pair(d, err, el) < 0)
+	if (dsmi_do_pair(d, err, el) < 0)
 		return NULL;
 
 	struct dsm_hdr h;
@@ -1704,22 +1704,22 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 	dsm_put32(map + 4, 0);
 	dsm_put64(map + 8, d->npages);
 	dsm_put64(map + 16, (uintptr_t)d->base);
-	if (raw_send(d->sock, DSM_MSG_MAP, 0, 0, 0, map, sizeof map, d->opt.io_timeout_ms, why, sizeof why) < 0 ||
-	    raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.request_timeout_ms),
-		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
+	if (dsmi_raw_send(d->sock, DSM_MSG_MAP, 0, 0, 0, map, sizeof map, d->opt.io_timeout_ms, why, sizeof why) < 0 ||
+	    dsmi_raw_recv(d->sock, &h, d->rx_buf, d->rx_cap, deadline_after_ms(d->opt.request_timeout_ms),
+			  d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return NULL;
 	}
 	if (h.type == DSM_MSG_ERROR && h.payload_len >= 4) {
 		char txt[DSM_ERROR_MAX];
-		sanitize(txt, sizeof txt, d->rx_buf + 4, h.payload_len - 4);
+		dsmi_sanitize(txt, sizeof txt, d->rx_buf + 4, h.payload_len - 4);
 		snprintf(err, el, "peer could not join: %s", txt);
 		return NULL;
 	}
 	if (h.type != DSM_MSG_MAP_OK || h.payload_len) {
 		snprintf(err, el, "handshake: expected MAP_OK, got message type %u (%u bytes)", h.type,
 			 h.payload_len);
-		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP_OK");
+		dsmi_send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP_OK");
 		return NULL;
 	}
 	if (start_threads(d, err, el) < 0)
@@ -1728,7 +1728,7 @@ static void *map_first(struct dsm *d, size_t npages, void *addr, char *err, size
 local_fail:
 	/* A peer already paired waits for the region: tell it why there is none. */
 	if (local < 0 && d->paired)
-		send_error_msg(d->sock, DSM_ERR_MAP, err);
+		dsmi_send_error_msg(d->sock, DSM_ERR_MAP, err);
 	return NULL;
 }
 
@@ -1774,29 +1774,29 @@ static void check_map(struct dsm *d, uint32_t ps, uint64_t np, uint64_t addr, ch
 			 (unsigned long long)np, (unsigned long long)lo, (unsigned long long)user_end);
 }
 
-static void *map_second(struct dsm *d, char *err, size_t el)
+static void *dsmi_map_second(struct dsm *d, char *err, size_t el)
 {
 	char why[200];
-	if (do_pair(d, err, el) < 0)
+	if (dsmi_do_pair(d, err, el) < 0)
 		return NULL;
 	/* The first instance sends the region once its user has chosen the size. */
 	struct dsm_hdr h;
 	unsigned char buf[DSM_HELLO_MAX];
-	if (raw_recv(d->sock, &h, buf, sizeof buf, deadline_after_ms(d->opt.accept_timeout_ms),
-		     d->opt.io_timeout_ms, why, sizeof why) < 0) {
+	if (dsmi_raw_recv(d->sock, &h, buf, sizeof buf, deadline_after_ms(d->opt.accept_timeout_ms),
+			  d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return NULL;
 	}
 	if (h.type == DSM_MSG_ERROR && h.payload_len >= 4) {
 		char txt[DSM_ERROR_MAX];
-		sanitize(txt, sizeof txt, buf + 4, h.payload_len - 4);
+		dsmi_sanitize(txt, sizeof txt, buf + 4, h.payload_len - 4);
 		snprintf(err, el, "the first instance could not map the region: %s", txt);
 		return NULL;
 	}
 	if (h.type != DSM_MSG_MAP || h.payload_len != DSM_MAP_LEN) {
 		snprintf(err, el, "handshake: expected MAP, got message type %u (%u bytes)", h.type,
 			 h.payload_len);
-		send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP");
+		dsmi_send_error_msg(d->sock, DSM_ERR_PROTOCOL, "expected MAP");
 		return NULL;
 	}
 	uint32_t ps = dsm_get32(buf);
@@ -1807,16 +1807,16 @@ static void *map_second(struct dsm *d, char *err, size_t el)
 		d->npages = (size_t)np;
 		d->size = (size_t)np * ps;
 		if (map_region(d, (void *)(uintptr_t)addr, true, msg, sizeof msg) == 0 &&
-		    (uffd_setup(d, msg, sizeof msg) < 0 || alloc_state(d, msg, sizeof msg) < 0 ||
+		    (dsmi_uffd_setup(d, msg, sizeof msg) < 0 || alloc_state(d, msg, sizeof msg) < 0 ||
 		     start_threads(d, msg, sizeof msg) < 0) && !msg[0])
 			snprintf(msg, sizeof msg, "setup failed");
 	}
 	if (msg[0]) {
 		snprintf(err, el, "%s", msg);
-		send_error_msg(d->sock, DSM_ERR_MAP, msg);
+		dsmi_send_error_msg(d->sock, DSM_ERR_MAP, msg);
 		return NULL;
 	}
-	if (raw_send(d->sock, DSM_MSG_MAP_OK, 0, 0, 0, NULL, 0, d->opt.io_timeout_ms, why, sizeof why) < 0) {
+	if (dsmi_raw_send(d->sock, DSM_MSG_MAP_OK, 0, 0, 0, NULL, 0, d->opt.io_timeout_ms, why, sizeof why) < 0) {
 		snprintf(err, el, "handshake: %s", why);
 		return NULL;
 	}
@@ -1837,12 +1837,12 @@ void *dsm_map(dsm_t *d, size_t npages, void *addr)
 	if (atomic_load(&d->status) != DSM_PEER_CONNECTED)
 		return NULL; /* a failed dsm_pair: dsm_error() says why */
 	if (d->role == DSM_ROLE_FIRST) {
-		r = map_first(d, npages, addr, err, sizeof err);
+		r = dsmi_map_first(d, npages, addr, err, sizeof err);
 	} else if (npages || addr) {
 		snprintf(err, sizeof err, "the second instance takes size and address from the peer");
 		r = NULL;
 	} else {
-		r = map_second(d, err, sizeof err);
+		r = dsmi_map_second(d, err, sizeof err);
 	}
 	if (!r) {
 		set_err(d, "%s", err);
@@ -1896,7 +1896,7 @@ int dsm_sync(dsm_t *d)
 		struct dsm_page *pg = &d->pages[i];
 		pthread_mutex_lock(&pg->lock);
 		if (pg->state == ST_M && pg->present && !pg->push_pending) {
-			if (pg_protect(d, i, true) == 0) {
+			if (dsmi_pg_protect(d, i, true) == 0) {
 				memcpy(d->sync_buf, page_addr(d, i), d->page_size);
 				pg->state = ST_S;
 				pg->push_pending = true;
@@ -1905,8 +1905,8 @@ int dsm_sync(dsm_t *d)
 				pthread_mutex_unlock(&d->lock);
 				atomic_fetch_add_explicit(&d->st_push, 1, memory_order_relaxed);
 				DBG(d, "pushing page %zu", i);
-				rc = send_msg(d, DSM_MSG_PUSH, 0, (uint32_t)i, 0, d->sync_buf,
-					      (uint32_t)d->page_size);
+				rc = dsmi_send_msg(d, DSM_MSG_PUSH, 0, (uint32_t)i, 0, d->sync_buf,
+						   (uint32_t)d->page_size);
 			} else {
 				rc = -1;
 			}
@@ -1969,7 +1969,7 @@ int dsm_close(dsm_t *d)
 		if (rc == 0) {
 			atomic_store(&d->closing, true);
 			DBG(d, "sending BYE");
-			rc = send_msg(d, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
+			rc = dsmi_send_msg(d, DSM_MSG_BYE, 0, 0, 0, NULL, 0);
 			/* Keep serving until the peer hangs up (it does on reading
 			 * BYE), so nothing it sent before seeing BYE goes
 			 * unanswered.  The write side stays open for that: a peer
