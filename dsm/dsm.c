@@ -1,30 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* dsm: two-host distributed shared memory, page-granule MSI over TCP,
- * enforced with userfaultfd MISSING + WRITE-PROTECT.  See README.md for the
- * protocol table; the invariants this file relies on are:
- *
- *  - Two hosts, no silent eviction.  Every page starts (I,I) and "fresh":
- *    nobody has written it, so its content is zeros.  While a page is fresh
- *    its pair of states is (I,I), (S,I), (I,S) or (S,S); once a host has had
- *    it Modified it is (S,S), (M,I) or (I,M) for good.  Freshness ends only
- *    through an exclusive grant, which both hosts see, so each side knows it
- *    exactly and serves a request by looking only at its own state: a GRANT
- *    without data means "zeros" to a host that has no copy.
- *  - A host has at most one request (REQ) outstanding: the single fault
- *    thread waits for each answer.  So at most one peer request is ever
- *    deferred, and in-flight bytes per direction are bounded (PUSHes are
- *    windowed), which keeps the two network threads from blocking each other.
- *  - Crossing requests only happen in (S,S) when both sides write.  The FIRST
- *    host wins: it defers the SECOND's request until its own is granted; the
- *    SECOND yields (drops its copy) at once.  The FIRST's store lands first,
- *    the SECOND's after it; nothing is lost.
- *  - A page fetched for a local fault is held for hold_us before it is given
- *    away again (Mirage's time window), so the faulting instruction gets to
- *    run and two writers cannot livelock stealing the page from each other.
- */
+/* dsm library: the public API (dsm.h) and the layers not yet in a file of
+ * their own; dsm_internal.h has the handle and the invariants. */
 #define _GNU_SOURCE
-#include "dsm.h"
-#include "dsm_wire.h"
+#include "dsm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,12 +11,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -48,7 +22,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Older uapi headers (Debian bookworm ships 6.1) lack these; the values are
@@ -71,104 +44,13 @@ struct uffdio_poison {
 #endif
 
 #define PUSH_WINDOW 16u
-#define WAIT_SLICE_NS (50 * 1000 * 1000LL)
 /* Random default addresses come from this window: above the sanitizer
  * shadow, below the usual mmap base and sanitizer allocator regions. */
 #define AUTO_ADDR_LO 0x200000000000ull
 #define AUTO_ADDR_HI 0x500000000000ull
 #define AUTO_ADDR_ALIGN (2ull << 20)
 
-enum { ST_M = 'M', ST_S = 'S', ST_I = 'I' };
-
-struct dsm_page {
-	pthread_mutex_t lock;
-	pthread_cond_t done; /* fault thread waits here for its GRANT */
-	uint8_t state;
-	bool present;        /* a pte exists: we installed it and have not dropped it */
-	bool busy;           /* our REQ for this page is outstanding */
-	bool txn_done;
-	bool push_pending;
-	bool poisoned;       /* peer lost with the only copy: every access SIGBUSes */
-	bool fresh;          /* no host has had it Modified yet: the content is zeros */
-	uint16_t want;
-	uint32_t seq;
-	uint64_t hold_until; /* CLOCK_MONOTONIC ns */
-};
-
-struct dsm {
-	struct dsm_options opt;
-	enum dsm_role role;
-	int listen_fd, sock, uffd, stop_efd;
-	unsigned listen_port;
-	uint64_t nonce;
-	bool debug;
-
-	char *base;
-	size_t npages, page_size, size;
-	bool mapped, registered, user_mode_only, have_poison, have_tid, paired;
-	struct dsm_page *pages;
-
-	pthread_t fault_thr, net_thr;
-	bool fault_started, net_started;
-
-	pthread_mutex_t send_lock;
-	pthread_mutex_t sync_lock;  /* serialises dsm_sync callers (one sync_buf) */
-	pthread_mutex_t lock;       /* pushes_outstanding, net_exited */
-	pthread_cond_t cond;
-	unsigned pushes_outstanding;
-	bool net_exited;
-	atomic_int status;          /* enum dsm_peer_status */
-	atomic_bool closing;
-	atomic_long waiting_page;   /* page the fault thread waits on, -1 if none */
-	atomic_bool gone_reported;
-
-	struct {
-		bool valid;
-		uint32_t page, seq;
-		uint16_t want;
-	} deferred; /* net thread only */
-	uint32_t next_seq; /* fault thread only */
-
-	unsigned char *zero_page, *rx_buf, *serve_buf, *sync_buf;
-	size_t rx_cap;
-
-	pthread_mutex_t err_lock;
-	bool err_frozen;
-	char err[512];
-
-	atomic_uint_fast64_t st_remote, st_local, st_served, st_sent, st_recv, st_push, st_deferred;
-};
-
-/* ------------------------------------------------------------------ util */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static struct timespec ns_to_ts(uint64_t ns)
-{
-	struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull)};
-	return ts;
-}
-
-static int remaining_ms(uint64_t deadline)
-{
-	uint64_t now = now_ns();
-	if (deadline == UINT64_MAX)
-		return -1;
-	if (now >= deadline)
-		return 0;
-	uint64_t ms = (deadline - now + 999999) / 1000000;
-	return ms > INT32_MAX ? INT32_MAX : (int)ms;
-}
-
-static uint64_t deadline_after_ms(unsigned ms)
-{
-	return ms ? now_ns() + (uint64_t)ms * 1000000ull : UINT64_MAX;
-}
+/* ----------------------------------------------------------------- errors */
 
 static void vset_err(struct dsm *d, bool freeze, const char *fmt, va_list ap)
 {
@@ -187,15 +69,6 @@ __attribute__((format(printf, 2, 3))) static void set_err(struct dsm *d, const c
 	vset_err(d, false, fmt, ap);
 	va_end(ap);
 }
-
-#define DBG(d, ...)                                                                                \
-	do {                                                                                       \
-		if ((d)->debug) {                                                                  \
-			fprintf(stderr, "[dsm %s] ", (d)->role == DSM_ROLE_FIRST ? "first" : "second"); \
-			fprintf(stderr, __VA_ARGS__);                                              \
-			fputc('\n', stderr);                                                       \
-		}                                                                                  \
-	} while (0)
 
 /* Ends the session once: records why, unblocks every waiter.  Never takes a
  * page lock, so it may be called with one held; waiters poll in 50 ms slices
@@ -601,11 +474,6 @@ static int dsmi_uffd_setup(struct dsm *d, char *err, size_t el)
 	}
 	d->have_poison = (want & UFFD_FEATURE_POISON) && (reg.ioctls & (1ull << _UFFDIO_POISON));
 	return 0;
-}
-
-static char *page_addr(struct dsm *d, size_t idx)
-{
-	return d->base + idx * d->page_size;
 }
 
 /* Page operations; the caller holds the page lock.  A failure means the
@@ -1481,7 +1349,6 @@ static int pending_read(struct dsm *d, struct pending *pc)
 	return 1;
 }
 
-
 /* Says HELLO on the session socket. */
 static int send_hello(struct dsm *d, char *err, size_t el)
 {
@@ -1496,6 +1363,7 @@ static int send_hello(struct dsm *d, char *err, size_t el)
 	}
 	return 0;
 }
+
 /* FIRST: accepts connections until one says a valid HELLO.  Anything else
  * (a port scan, a client speaking another protocol, a silent socket, a dsm
  * of the wrong version) is dropped and reported; waiting goes on. */
