@@ -147,4 +147,21 @@ static inline char *page_addr(struct dsm *d, size_t idx)
 	return d->base + idx * d->page_size;
 }
 
+/* dsm.c: the end of the session, which every layer reports. */
+__attribute__((format(printf, 3, 4)))
+void dsmi_fail_session(struct dsm *d, int status, const char *fmt, ...);
+
+/* dsm_transport.c: frames on a socket, the session's sends, listen and connect. */
+int dsmi_raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+		  const void *payload, uint32_t len, unsigned timeout_ms, char *why, size_t wl);
+int dsmi_raw_recv(int fd, struct dsm_hdr *h, unsigned char *buf, size_t cap,
+		  uint64_t first_deadline, unsigned io_timeout_ms, char *why, size_t wl);
+void dsmi_send_error_msg(int fd, uint32_t code, const char *text);
+int dsmi_send_msg(struct dsm *d, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
+		  const void *payload, uint32_t len);
+void dsmi_sanitize(char *out, size_t outlen, const unsigned char *in, size_t inlen);
+void dsmi_tune_session_socket(int fd);
+int dsmi_make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el);
+int dsmi_try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el);
+
 #endif
