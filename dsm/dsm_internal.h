@@ -164,4 +164,11 @@ void dsmi_tune_session_socket(int fd);
 int dsmi_make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el);
 int dsmi_try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el);
 
+/* dsm_uffd.c: registering the region, page operations (page lock held), the fault thread. */
+int dsmi_uffd_setup(struct dsm *d, char *err, size_t el);
+int dsmi_pg_install(struct dsm *d, size_t idx, const void *src, bool wp);
+int dsmi_pg_protect(struct dsm *d, size_t idx, bool wp);
+int dsmi_pg_drop(struct dsm *d, size_t idx);
+void *dsmi_fault_main(void *arg);
+
 #endif
