@@ -171,4 +171,7 @@ int dsmi_pg_protect(struct dsm *d, size_t idx, bool wp);
 int dsmi_pg_drop(struct dsm *d, size_t idx);
 void *dsmi_fault_main(void *arg);
 
+/* dsm_proto.c: the network thread. */
+void *dsmi_net_main(void *arg);
+
 #endif
