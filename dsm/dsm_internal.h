@@ -164,6 +164,9 @@ void dsmi_tune_session_socket(int fd);
 int dsmi_make_listener(struct dsm *d, const char *host, const char *port, char *err, size_t el);
 int dsmi_try_connect(const char *host, const char *port, unsigned timeout_ms, char *err, size_t el);
 
+/* dsm_pair.c: the HELLO exchange, once per handle. */
+int dsmi_do_pair(struct dsm *d, char *err, size_t el);
+
 /* dsm_uffd.c: registering the region, page operations (page lock held), the fault thread. */
 int dsmi_uffd_setup(struct dsm *d, char *err, size_t el);
 int dsmi_pg_install(struct dsm *d, size_t idx, const void *src, bool wp);
