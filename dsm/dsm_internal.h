@@ -147,9 +147,10 @@ static inline char *page_addr(struct dsm *d, size_t idx)
 	return d->base + idx * d->page_size;
 }
 
-/* dsm.c: the end of the session, which every layer reports. */
+/* dsm.c: the end of the session, which every layer reports; monotonic condvars. */
 __attribute__((format(printf, 3, 4)))
 void dsmi_fail_session(struct dsm *d, int status, const char *fmt, ...);
+void dsmi_init_monotonic_cond(pthread_cond_t *c);
 
 /* dsm_transport.c: frames on a socket, the session's sends, listen and connect. */
 int dsmi_raw_send(int fd, uint16_t type, uint16_t flags, uint32_t page, uint32_t seq,
@@ -166,6 +167,10 @@ int dsmi_try_connect(const char *host, const char *port, unsigned timeout_ms, ch
 
 /* dsm_pair.c: the HELLO exchange, once per handle. */
 int dsmi_do_pair(struct dsm *d, char *err, size_t el);
+
+/* dsm_region.c: the region and its setup, on either side. */
+void *dsmi_map_first(struct dsm *d, size_t npages, void *addr, char *err, size_t el);
+void *dsmi_map_second(struct dsm *d, char *err, size_t el);
 
 /* dsm_uffd.c: registering the region, page operations (page lock held), the fault thread. */
 int dsmi_uffd_setup(struct dsm *d, char *err, size_t el);
