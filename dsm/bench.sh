@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # dsm benchmark: remote read-fault latency, invalidation round trip and
 # sequential remote read throughput on loopback, each also as a ratio to a
 # plain TCP round trip measured in the same run.  Repeats the run

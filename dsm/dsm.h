@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /* dsm: distributed shared memory between two hosts.
  *
  * A region of anonymous memory is mapped at the same address on both hosts

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /* dsm_bench: one measurement run on loopback (two processes).
  *
  * Prints one line of key=value pairs:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /* dsm CLI: the seed's interactive two-instance tool on top of libdsm, also
  * built as `s2dsm` (the name the course handout uses).
  *

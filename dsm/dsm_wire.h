@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 */
 /* dsm wire format: shared by the library and the fake-peer tests.
  *
  * Every message is a 16-byte header followed by `payload_len` bytes.  All

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Scripted sessions of the dsm CLI with exact expected transcripts.
 #
 #   cli_test.sh DSM_BINARY PREFIX [NS_A NS_B ADDR_OF_A ADDR_OF_B]

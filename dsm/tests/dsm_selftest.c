@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /* dsm library tests.  Each test forks two processes (FIRST and SECOND host,
  * optionally in two network namespaces) and prints one kselftest-style line:
  *     ok dsm/<prefix><name>      or      not ok dsm/<prefix><name> - <reason>
