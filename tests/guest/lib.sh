@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Helpers for guest suites (busybox ash). Use:  . "$GUEST/lib.sh"
 # Result lines come from tests/lib/tap.sh (tap_ok <test>, tap_not_ok <test>
 # <reason>, tap_skip <test> <reason>): "ok <suite>/<test>" or

@@ -9,6 +9,7 @@
 #   not ok <suite>/left-module-loaded     message_slot still loaded at the end
 # The stream ends with its totals and TAP plan line "1..N" (N: result lines
 # printed). Exit status: 0 if no "not ok" line was printed, else 1.
+# shellcheck source=tests/guest/lib.sh
 . "$GUEST/lib.sh"
 # run.sh's own result names carry the suite's name.
 TAP_SUITE=

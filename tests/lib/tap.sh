@@ -66,6 +66,7 @@ tap_diag() {
     printf '# %s\n' "$*"
 }
 
+# shellcheck disable=SC2120  # no file: stdin
 tap_details() {
     sed 's/^/# /' "$@"
     return 0

@@ -4,6 +4,7 @@
 # Leaves the module unloaded.
 
 SUITE=npheap
+# shellcheck source=tests/guest/lib.sh
 . "$GUEST/lib.sh"
 DEV=/dev/npheap
 SYSPARAM=/sys/module/message_slot/parameters

@@ -7,6 +7,7 @@
 # Negative controls prove the validator can fail.  Leaves the module unloaded.
 
 SUITE=course
+# shellcheck source=tests/guest/lib.sh
 . "$GUEST/lib.sh"
 DEV=/dev/npheap
 TAB=$(printf '\t')
