@@ -55,7 +55,7 @@ tap_tally() {
     # "<pass> <fail> <skip>"; a "# SKIP" directive is case-insensitive in TAP.
     _tap_n=$(awk '/^ok / { if (toupper($0) ~ /# *SKIP/) s++; else p++ }
         /^not ok / { f++ }
-        END { print p + 0, f + 0, s + 0 }' "$@")
+        END { print p + 0, f + 0, s + 0 }' "$@") || :  # a missing file counts nothing
     _tap_p=${_tap_n%% *} _tap_n=${_tap_n#* }
     _tap_f=${_tap_n%% *} _tap_s=${_tap_n#* }
     TAP_PASS=$((TAP_PASS + _tap_p)) TAP_FAIL=$((TAP_FAIL + _tap_f)) TAP_SKIP=$((TAP_SKIP + _tap_s))
