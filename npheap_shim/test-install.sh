@@ -11,22 +11,21 @@ set -euo pipefail
 SHIM=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$SHIM/.." && pwd)
 WORK=$(mktemp -d)
-failed=0
-results=0
+TAP_SUITE=shim
+# shellcheck source=tests/lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$WORK"' EXIT
+trap 'tap_finish; rm -rf "$WORK"' EXIT
 
-ok() { echo "ok shim/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok shim/$1 - $2"; failed=1; results=$((results + 1)); }
 # check <test> <command...>: ok if it succeeds; else not ok with its first output line.
 check() {
     local name=$1 rc=0; shift
     "$@" > "$WORK/$name.log" 2>&1 || rc=$?
     if [[ $rc -eq 0 ]]; then
-        ok "$name"
+        tap_ok "$name"
     else
-        sed 's/^/# /' "$WORK/$name.log"
-        not_ok "$name" "$(grep -m1 . "$WORK/$name.log" || echo "exit $rc")"
+        tap_details "$WORK/$name.log"
+        tap_not_ok "$name" "$(grep -m1 . "$WORK/$name.log" || echo "exit $rc")"
     fi
 }
 
@@ -142,4 +141,4 @@ uninstall() {
 }
 check uninstall_destdir uninstall
 
-exit $failed
+tap_exit

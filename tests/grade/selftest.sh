@@ -20,18 +20,18 @@ work=$TOP/build/grade-selftest
 class=$work/class
 rm -rf "$work"
 mkdir -p "$class"
-n=0 failed=0
-ok() { echo "ok grade/$1"; n=$((n + 1)); }
-not_ok() { echo "not ok grade/$1 - $2"; n=$((n + 1)); failed=$((failed + 1)); }
-trap 'echo "1..$n"' EXIT
+TAP_SUITE=grade
+# shellcheck source=tests/lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
+trap tap_finish EXIT
 
 # The project's own submission, as committed (a work tree with changes is
 # packed as the commit `git stash create` makes of it).
 rev=$(git stash create 2> /dev/null) || rev=
 if make -s submission ID=selftest ZIP="$class/reference-project.zip" REV="${rev:-HEAD}" > "$work/zip.log" 2>&1; then
-    ok submission-zip
+    tap_ok submission-zip
 else
-    not_ok submission-zip "make submission failed: $(tail -n1 "$work/zip.log")"
+    tap_not_ok submission-zip "make submission failed: $(tail -n1 "$work/zip.log")"
 fi
 cp -r tests/grade/simple "$class/reference-simple"
 patches=(tests/grade/mutants/*.patch)
@@ -41,7 +41,7 @@ for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     cp -r tests/grade/simple "$class/$name"
     if ! (cd "$class/$name" && patch -s -p1 < "$TOP/$patch") > "$work/patch-$name.log" 2>&1; then
-        not_ok "mutant-$name" "the patch does not apply: $(tail -n1 "$work/patch-$name.log")"
+        tap_not_ok "mutant-$name" "the patch does not apply: $(tail -n1 "$work/patch-$name.log")"
         rm -rf "${class:?}/$name"
     fi
 done
@@ -58,13 +58,13 @@ start=$SECONDS
 make -s grade SUB="$class" OUT="$work/out" KERNELS="$kernels" > "$work/grade.out" 2> "$work/grade.err"
 rc=$?
 # Only what is not a passing test line (the whole log: $work/grade.err).
-grep -vE ' ok +$' "$work/grade.err" | grep -v ' not-run ' | sed 's/^/# /'
+grep -vE ' ok +$' "$work/grade.err" | grep -v ' not-run ' | tap_details
 
 echo "# grading $(ls "$class" | wc -l) submissions on $kernels took $((SECONDS - start))s"
-[[ $rc -eq 0 ]] || not_ok run "msgslot-grade exited $rc"
+[[ $rc -eq 0 ]] || tap_not_ok run "msgslot-grade exited $rc"
 
 # check <submission> <expectation>
-python3 - "$work/out" "$TOP/tests/grade/expect" <<'PY'
+python3 - "$work/out" "$TOP/tests/grade/expect" > "$work/expect.out" <<'PY'
 import json, os, sys
 out, expect_path = sys.argv[1:3]
 failed = 0
@@ -120,17 +120,20 @@ for line in open(expect_path):
         print("ok grade/%s - full marks %s/%s" % (label, res["score"], res["max_score"]))
 sys.exit(1 if failed else 0)
 PY
-[[ $? -eq 0 ]] || failed=$((failed + 1))
-n=$((n + $(ls "$class" | wc -l)))
+rc=$?
+cat "$work/expect.out"
+tap_tally "$work/expect.out"
+# A failure without a line of its own (the check itself broke).
+[[ $rc -eq 0 ]] || grep -q '^not ok ' "$work/expect.out" || TAP_FAIL=$((TAP_FAIL + 1))
 
 if [[ -f $work/out/summary.csv ]] && [[ $(wc -l < "$work/out/summary.csv") -eq $(($(ls "$class" | wc -l) + 1)) ]]; then
-    ok class-summary-csv
+    tap_ok class-summary-csv
 else
-    not_ok class-summary-csv "no summary.csv with one row per submission in $work/out"
+    tap_not_ok class-summary-csv "no summary.csv with one row per submission in $work/out"
 fi
 if python3 -c 'import sys, xml.dom.minidom as m; [m.parse(p) for p in sys.argv[1:]]' "$work"/out/*/junit.xml 2> "$work/junit.err"; then
-    ok junit-xml-parses
+    tap_ok junit-xml-parses
 else
-    not_ok junit-xml-parses "$(tail -n1 "$work/junit.err")"
+    tap_not_ok junit-xml-parses "$(tail -n1 "$work/junit.err")"
 fi
-[[ $failed -eq 0 ]]
+tap_exit

@@ -1,17 +1,15 @@
+# shellcheck shell=sh
 # Helpers for guest suites (busybox ash). Use:  . "$GUEST/lib.sh"
-# Result lines follow the protocol: "ok <suite>/<test>" or
+# Result lines come from tests/lib/tap.sh (tap_ok <test>, tap_not_ok <test>
+# <reason>, tap_skip <test> <reason>): "ok <suite>/<test>" or
 # "not ok <suite>/<test> - <reason>". SUITE defaults to the suite's file name
-# without its NN- prefix (run.sh exports SUITE_NAME); a suite may set its own.
+# without its NN- prefix (run.sh exports SUITE_NAME); a suite may set its own
+# before sourcing this file. No plan here: run.sh prints the one plan of the
+# guest's stream.
 SUITE=${SUITE:-${SUITE_NAME:-guest}}
-FAILED=0
-
-ok() { echo "ok $SUITE/$1"; }
-
-# not_ok <test> <reason>
-not_ok() {
-    echo "not ok $SUITE/$1 - $2"
-    FAILED=$((FAILED + 1))
-}
+TAP_SUITE=$SUITE
+# shellcheck source=tests/lib/tap.sh
+. "$GUEST/../lib/tap.sh"
 
 # check <test> <command...>: ok if the command exits 0; otherwise not ok
 # with its exit status and the last line it printed.
@@ -19,9 +17,9 @@ check() {
     _name=$1; shift
     _out=$("$@" 2>&1); _rc=$?
     if [ "$_rc" -eq 0 ]; then
-        ok "$_name"
+        tap_ok "$_name"
     else
-        not_ok "$_name" "rc=$_rc: $(printf '%s\n' "$_out" | tail -n1) [$*]"
+        tap_not_ok "$_name" "rc=$_rc: $(printf '%s\n' "$_out" | tail -n1) [$*]"
     fi
 }
 
@@ -30,9 +28,9 @@ check_fails() {
     _name=$1; shift
     _out=$("$@" 2>&1); _rc=$?
     if [ "$_rc" -ne 0 ]; then
-        ok "$_name"
+        tap_ok "$_name"
     else
-        not_ok "$_name" "expected failure, got rc=0: $(printf '%s\n' "$_out" | tail -n1) [$*]"
+        tap_not_ok "$_name" "expected failure, got rc=0: $(printf '%s\n' "$_out" | tail -n1) [$*]"
     fi
 }
 
@@ -43,9 +41,9 @@ check_output() {
     _name=$1; _want=$2; shift 2
     _out=$("$@" 2>/dev/null); _rc=$?
     if [ "$_rc" -eq 0 ] && [ "$_out" = "$_want" ]; then
-        ok "$_name"
+        tap_ok "$_name"
     else
-        not_ok "$_name" "rc=$_rc, stdout '$_out', wanted '$_want' [$*]"
+        tap_not_ok "$_name" "rc=$_rc, stdout '$_out', wanted '$_want' [$*]"
     fi
 }
 
@@ -82,12 +80,12 @@ run_program() {
     _rc=$(cat "$work/$_prog.rc")
     echo "# $_prog: exit $_rc after $(( $(cut -d. -f1 /proc/uptime) - _start ))s"
     if [ "$_rc" -ge 128 ]; then
-        not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
+        tap_not_ok "$_prog-exit" "$_prog was killed by signal $((_rc - 128))"
     elif [ "$_rc" -ne 0 ] && ! grep -q '^not ok ' "$work/$_prog.out"; then
-        not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
-    elif grep -q '^not ok ' "$work/$_prog.out"; then
-        FAILED=$((FAILED + 1))
+        tap_not_ok "$_prog-exit" "$_prog exited $_rc without a failing test line"
     fi
+    # The program's own result lines.
+    tap_tally "$work/$_prog.out"
 }
 
 # load_module_first [param=value...]: a suite's first insmod, reported as
@@ -95,16 +93,14 @@ run_program() {
 # the suite ends when insmod fails.
 load_module_first() {
     if module_loaded; then
-        not_ok module_load "message_slot was already loaded before this suite"
+        tap_not_ok module_load "message_slot was already loaded before this suite"
         rmmod message_slot
     fi
     mkdir -p "$work"
     if ! load_module "$@" 2> "$work/insmod.err"; then
-        not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
-        finish
+        tap_not_ok module_load "insmod $MODULE failed: $(cat "$work/insmod.err")"
+        tap_exit
     fi
-    ok module_load
+    tap_ok module_load
 }
 
-# finish: exit status of the suite (1 if any not_ok was reported here).
-finish() { [ "$FAILED" -eq 0 ]; exit $?; }

@@ -7,18 +7,17 @@
 #   not ok <suite>/exit-status - rc=N      non-zero exit without a "not ok"
 #   not ok <suite>/no-results             the suite printed no result line
 #   not ok <suite>/left-module-loaded     message_slot still loaded at the end
-# The stream ends with its TAP plan line "1..N" (N: result lines printed).
-# Exit status: 0 if no "not ok" line was printed, else 1.
+# The stream ends with its totals and TAP plan line "1..N" (N: result lines
+# printed). Exit status: 0 if no "not ok" line was printed, else 1.
+# shellcheck source=tests/guest/lib.sh
 . "$GUEST/lib.sh"
+# run.sh's own result names carry the suite's name.
+TAP_SUITE=
 
 suites_dir=$GUEST/suites
 work=/tmp/run-sh
 mkdir -p "$work"
-status=0
 selected=0
-results=0
-# own_not_ok <line>: a result line of run.sh itself, counted for the plan.
-own_not_ok() { echo "not ok $1"; results=$((results + 1)); }
 
 suite_selected() {
     [ -z "$SUITES" ] && return 0
@@ -62,28 +61,25 @@ for suite in "$suites_dir"/*.sh; do
     wait "$tee_pid"
     rm -f "$fifo"
     echo "# suite $file: exit $rc after $(( $(cut -d. -f1 /proc/uptime) - start ))s"
-    results=$((results + $(grep -c '^ok \|^not ok ' "$out")))
+    tap_tally "$out"
 
     if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$out"; then
-        own_not_ok "$name/exit-status - rc=$rc"
+        tap_not_ok "$name/exit-status" "rc=$rc"
     fi
     if ! grep -q '^ok \|^not ok ' "$out"; then
-        own_not_ok "$name/no-results - the suite printed no result line"
+        tap_not_ok "$name/no-results" "the suite printed no result line"
     fi
-    grep -q '^not ok ' "$out" && status=1
     if module_loaded; then
         if rmmod message_slot 2>"$work/rmmod.err"; then
-            own_not_ok "$name/left-module-loaded - the suite did not rmmod message_slot"
+            tap_not_ok "$name/left-module-loaded" "the suite did not rmmod message_slot"
         else
-            own_not_ok "$name/left-module-loaded - and rmmod failed: $(cat "$work/rmmod.err")"
+            tap_not_ok "$name/left-module-loaded" "and rmmod failed: $(cat "$work/rmmod.err")"
         fi
-        status=1
     fi
 done
 
 if [ "$selected" -eq 0 ]; then
-    own_not_ok "run/no-suites - no suite in $suites_dir matches SUITES='$SUITES'"
-    status=1
+    tap_not_ok run/no-suites "no suite in $suites_dir matches SUITES='$SUITES'"
 fi
-echo "1..$results"
-exit "$status"
+tap_finish
+tap_exit

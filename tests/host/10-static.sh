@@ -19,25 +19,22 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$TOP"
-# shellcheck source=tests/host/lib/tap.sh
-. "$TOP/tests/host/lib/tap.sh"
+TAP_SUITE=static
+# shellcheck source=tests/lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
+trap tap_finish EXIT
 WORK=$TOP/build/static
 CACHE=${MSGSLOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/message_slot}
-failed=0
-
-ok() { echo "ok static/$1"; }
-not_ok() { echo "not ok static/$1 - $2"; failed=1; }
-details() { sed 's/^/# /'; }
 # check_quiet <test> <logfile> <command...>: ok if the command succeeds and
 # prints nothing; otherwise not ok with its output as details.
 check_quiet() {
     local name=$1 logf=$2 rc=0; shift 2
     "$@" > "$logf" 2>&1 || rc=$?
     if [[ $rc -eq 0 && ! -s $logf ]]; then
-        ok "$name"
+        tap_ok "$name"
     else
-        details < "$logf"
-        not_ok "$name" "$(grep -m1 . "$logf" || echo "exit status $rc")"
+        tap_details < "$logf"
+        tap_not_ok "$name" "$(grep -m1 . "$logf" || echo "exit status $rc")"
     fi
 }
 
@@ -49,7 +46,7 @@ ensure_packages() {
     echo "# installing ${missing[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y \
         --no-install-recommends "${missing[@]}" > "$WORK/apt.log" 2>&1 ||
-        { details < "$WORK/apt.log"; not_ok setup "apt-get install ${missing[*]} failed"; exit 1; }
+        { tap_details < "$WORK/apt.log"; tap_not_ok setup "apt-get install ${missing[*]} failed"; exit 1; }
 }
 
 rm -rf "$WORK"
@@ -78,20 +75,20 @@ if kernels=$(tests/vm/kernels.sh 2> "$WORK/kernels.log"); then
         make -C "$kdir" M="$src" C=2 modules > "$src/build.log" 2>&1 || true
         findings=$(grep -E ':[0-9]+(:[0-9]+)?: (warning|error|note):|^WARNING:|^ERROR:' "$src/build.log" || true)
         if [[ ! -f $src/message_slot.ko ]]; then
-            details < "$src/build.log"
-            not_ok "sparse-$kname" "module did not build against $kdir"
+            tap_details < "$src/build.log"
+            tap_not_ok "sparse-$kname" "module did not build against $kdir"
         elif [[ -n $findings ]]; then
-            details <<<"$findings"
-            not_ok "sparse-$kname" "$(wc -l <<<"$findings") finding(s): $(head -n1 <<<"$findings")"
+            tap_details <<<"$findings"
+            tap_not_ok "sparse-$kname" "$(wc -l <<<"$findings") finding(s): $(head -n1 <<<"$findings")"
         elif ! grep -q 'CHECK .*message_slot\.c' "$src/build.log"; then
-            not_ok "sparse-$kname" "sparse did not run (no CHECK line in the build log)"
+            tap_not_ok "sparse-$kname" "sparse did not run (no CHECK line in the build log)"
         else
-            ok "sparse-$kname"
+            tap_ok "sparse-$kname"
         fi
     done <<<"$kernels"
 else
-    details < "$WORK/kernels.log"
-    not_ok sparse "tests/vm/kernels.sh failed: no kernel headers to check against"
+    tap_details < "$WORK/kernels.log"
+    tap_not_ok sparse "tests/vm/kernels.sh failed: no kernel headers to check against"
 fi
 
 # --- checkpatch ----------------------------------------------------------------
@@ -108,10 +105,10 @@ if [[ ! -f $cpdir/checkpatch.pl ]]; then
 fi
 conf=tests/static/checkpatch.conf
 if bad=$(awk '!/^[[:space:]]*(#|$)/ && !/#[[:space:]]*[^[:space:]]/' "$conf") && [[ -n $bad ]]; then
-    not_ok checkpatch-conf "entries without a justification in $conf: $bad"
+    tap_not_ok checkpatch-conf "entries without a justification in $conf: $bad"
 fi
 for file in message_slot.c message_slot.h npheap_shim/npheap/npheap.h; do
-    [[ -f $file ]] || { not_ok "checkpatch/$file" "missing"; continue; }
+    [[ -f $file ]] || { tap_not_ok "checkpatch/$file" "missing"; continue; }
     out=$WORK/checkpatch-${file//\//_}.txt
     perl "$cpdir/checkpatch.pl" --no-tree --strict --terse --show-types --no-summary \
         -f "$file" > "$out" 2>&1 || true
@@ -138,18 +135,18 @@ for file in message_slot.c message_slot.h npheap_shim/npheap/npheap.h; do
     findings=$(grep '^finding ' <<<"$verdict" | sed 's/^finding //' || true)
     tolerated=$(grep -c '^tolerated ' <<<"$verdict" || true)
     if [[ -n $findings ]]; then
-        details <<<"$findings"
-        not_ok "checkpatch/$file" "$(wc -l <<<"$findings") finding(s): $(head -n1 <<<"$findings")"
+        tap_details <<<"$findings"
+        tap_not_ok "checkpatch/$file" "$(wc -l <<<"$findings") finding(s): $(head -n1 <<<"$findings")"
     else
         [[ $tolerated -eq 0 ]] || echo "# checkpatch/$file: $tolerated finding(s) tolerated by $conf"
-        ok "checkpatch/$file"
+        tap_ok "checkpatch/$file"
     fi
 done
 
 # --- gcc -Werror and cppcheck on user-space C ----------------------------------
 supp=tests/static/cppcheck.supp
 if bad=$(awk '!/^[[:space:]]*(#|$)/ && !/#[[:space:]]*[^[:space:]]/' "$supp") && [[ -n $bad ]]; then
-    not_ok cppcheck-supp "entries without a justification in $supp: $bad"
+    tap_not_ok cppcheck-supp "entries without a justification in $supp: $bad"
 fi
 sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$supp" > "$WORK/cppcheck.supp"
 for file in "${user_c[@]}"; do
@@ -184,24 +181,24 @@ cli_case() {
     local rc=0
     "$@" > "$san_bin/out" 2> "$san_bin/err" || rc=$?
     if grep -qE 'Sanitizer|runtime error:' "$san_bin/err"; then
-        details < "$san_bin/err"
-        not_ok "asan-host/$name" "sanitizer report"
+        tap_details < "$san_bin/err"
+        tap_not_ok "asan-host/$name" "sanitizer report"
     elif [[ $rc -ne $want_rc ]]; then
-        details < "$san_bin/err"
-        not_ok "asan-host/$name" "exit $rc, want $want_rc"
+        tap_details < "$san_bin/err"
+        tap_not_ok "asan-host/$name" "exit $rc, want $want_rc"
     elif [[ -n $want_err ]] && ! grep -q "$want_err" "$san_bin/err"; then
-        not_ok "asan-host/$name" "stderr lacks '$want_err': $(head -c 200 "$san_bin/err")"
+        tap_not_ok "asan-host/$name" "stderr lacks '$want_err': $(head -c 200 "$san_bin/err")"
     elif [[ $want_rc -ne 0 && -s $san_bin/out ]]; then
-        not_ok "asan-host/$name" "printed to stdout on failure: $(head -c 200 "$san_bin/out")"
+        tap_not_ok "asan-host/$name" "printed to stdout on failure: $(head -c 200 "$san_bin/out")"
     else
-        ok "asan-host/$name"
+        tap_ok "asan-host/$name"
     fi
 }
 
 for cli in message_sender message_reader; do
     if ! gcc -std=c11 "${SAN[@]}" -Wall -o "$san_bin/$cli" "$cli.c" > "$WORK/san-build.log" 2>&1; then
-        details < "$WORK/san-build.log"
-        not_ok "asan-host/$cli-build" "does not build with sanitizers"
+        tap_details < "$WORK/san-build.log"
+        tap_not_ok "asan-host/$cli-build" "does not build with sanitizers"
         continue
     fi
     s=$san_bin/$cli
@@ -228,14 +225,14 @@ if gcc -std=gnu11 "${SAN[@]}" -Wall -Wextra -I"$TOP/npheap_shim" -o "$san_bin/sh
     rc=0
     "$san_bin/shim_host_test" > "$san_bin/out" 2> "$san_bin/err" || rc=$?
     cat "$san_bin/out"
-    grep -q '^not ok ' "$san_bin/out" && failed=1
+    tap_tally "$san_bin/out"
     if grep -qE 'Sanitizer|runtime error:' "$san_bin/err" || [[ $rc -ne 0 && $rc -ne 1 ]]; then
-        details < "$san_bin/err"
-        not_ok asan-host/shim-run "exit $rc or sanitizer report"
+        tap_details < "$san_bin/err"
+        tap_not_ok asan-host/shim-run "exit $rc or sanitizer report"
     fi
 else
-    details < "$WORK/san-build.log"
-    not_ok asan-host/shim-build "npheap_shim does not build with sanitizers"
+    tap_details < "$WORK/san-build.log"
+    tap_not_ok asan-host/shim-build "npheap_shim does not build with sanitizers"
 fi
 
 # --- ASan+UBSan inside the VM ------------------------------------------------------
@@ -255,14 +252,14 @@ asan_guest() {
         esac
         if ! gcc -std=gnu11 "${SAN[@]}" -Wall -Wextra "${INCLUDES[@]}" -o "$out/bin/$name" \
                 "$f" "${extra[@]}" -pthread > "$WORK/san-build.log" 2>&1; then
-            details < "$WORK/san-build.log"
-            not_ok "asan-guest/build-$name" "does not build with sanitizers"
+            tap_details < "$WORK/san-build.log"
+            tap_not_ok "asan-guest/build-$name" "does not build with sanitizers"
             ok_build=0
         fi
     done
     for f in message_sender message_reader; do
         gcc -std=c11 "${SAN[@]}" -Wall -o "$out/bin/$f" "$f.c" > "$WORK/san-build.log" 2>&1 ||
-            { details < "$WORK/san-build.log"; not_ok "asan-guest/build-$f" "does not build"; ok_build=0; }
+            { tap_details < "$WORK/san-build.log"; tap_not_ok "asan-guest/build-$f" "does not build"; ok_build=0; }
     done
     [[ $ok_build -eq 1 ]] || return 0
     # The loader and every library any of them loads.
@@ -276,25 +273,25 @@ asan_guest() {
     # Guest results become static/asan-guest/<suite>/<test>.
     sed -n -e 's#^ok #ok static/asan-guest/#p' -e 's#^not ok #not ok static/asan-guest/#p' \
         "$WORK/asan-guest.out"
-    grep -q '^not ok ' "$WORK/asan-guest.out" && failed=1
+    tap_tally "$WORK/asan-guest.out"
     local reports
     reports=$(grep -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/asan-guest.out" || true)
     if [[ -n $reports ]]; then
-        grep -E -A 20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/asan-guest.out" | details
-        not_ok asan-guest/sanitizer-reports "$(wc -l <<<"$reports") report(s): $(head -n1 <<<"$reports")"
+        grep -E -A 20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/asan-guest.out" | tap_details
+        tap_not_ok asan-guest/sanitizer-reports "$(wc -l <<<"$reports") report(s): $(head -n1 <<<"$reports")"
     elif ! grep -q '^ok ' "$WORK/asan-guest.out"; then
-        tail -n 30 "$WORK/asan-guest.err" "$WORK/asan-guest.out" | details
-        not_ok asan-guest/run "no result from the VM (boot.sh exit $rc, log $WORK/asan-guest.log)"
+        tail -n 30 "$WORK/asan-guest.err" "$WORK/asan-guest.out" | tap_details
+        tap_not_ok asan-guest/run "no result from the VM (boot.sh exit $rc, log $WORK/asan-guest.log)"
     elif [[ $rc -ne 0 ]] && ! grep -q '^not ok ' "$WORK/asan-guest.out"; then
-        not_ok asan-guest/run "boot.sh exit $rc without a failing test (log $WORK/asan-guest.log)"
+        tap_not_ok asan-guest/run "boot.sh exit $rc without a failing test (log $WORK/asan-guest.log)"
     else
-        ok asan-guest/no-sanitizer-reports
+        tap_ok asan-guest/no-sanitizer-reports
     fi
 }
 if [[ ${MSGSLOT_SKIP_ASAN_GUEST:-0} == 1 ]]; then
-    echo "ok static/asan-guest # SKIP MSGSLOT_SKIP_ASAN_GUEST=1"
+    tap_skip asan-guest MSGSLOT_SKIP_ASAN_GUEST=1
 else
     asan_guest
 fi
 
-exit $failed
+tap_exit

@@ -18,13 +18,11 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/submission-suite.XXXXXX)
-
-results=0
-ok() { echo "ok submission/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok submission/$1 - $2"; results=$((results + 1)); }
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+TAP_SUITE=submission
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
+trap 'tap_finish; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-240; }
-details() { sed 's/^/# /' "$@"; }
 FIVE="Makefile message_reader.c message_sender.c message_slot.c message_slot.h"
 # only_five <dir>: the folder holds the five files and nothing else.
 only_five() { [[ $(cd "$1" && ls -A | sort | tr '\n' ' ') == "$FIVE " ]]; }
@@ -34,43 +32,43 @@ only_five() { [[ $(cd "$1" && ls -A | sort | tr '\n' ' ') == "$FIVE " ]]; }
 rev=$(git stash create 2> /dev/null)
 zip=$work/ex3_test.zip
 if ! make -s submission ID=test ZIP="$zip" REV="${rev:-HEAD}" > "$work/zip.log" 2>&1; then
-	not_ok zip-five-files "make submission failed: $(oneline "$work/zip.log")"
+	tap_not_ok zip-five-files "make submission failed: $(oneline "$work/zip.log")"
 	exit 1
 fi
 listed=$(unzip -Z1 "$zip" | sort | tr '\n' ' ')
 if [[ $listed == "$FIVE " ]]; then
-	ok zip-five-files
+	tap_ok zip-five-files
 else
-	not_ok zip-five-files "the ZIP holds '$listed', want '$FIVE'"
+	tap_not_ok zip-five-files "the ZIP holds '$listed', want '$FIVE'"
 fi
 sleep 1 # a second later: the same bytes only if no timestamp is "now"
 make -s submission ID=test ZIP="$work/again.zip" REV="${rev:-HEAD}" > /dev/null 2>&1
 if cmp -s "$zip" "$work/again.zip"; then
-	ok zip-reproducible
+	tap_ok zip-reproducible
 else
-	not_ok zip-reproducible "two runs of make submission gave different ZIPs"
+	tap_not_ok zip-reproducible "two runs of make submission gave different ZIPs"
 fi
 
 kernels=$(tests/vm/kernels.sh 2> "$work/kernels.log") || {
-	details "$work/kernels.log"
-	not_ok kernels "tests/vm/kernels.sh failed: no kernel headers to build against"
+	tap_details "$work/kernels.log"
+	tap_not_ok kernels "tests/vm/kernels.sh failed: no kernel headers to build against"
 	exit 1
 }
 while read -r k _ kdir; do
 	[[ -n $k ]] || continue
 	out=$work/grader-$k
 	if tests/vm/build-submission.sh "$zip" "$kdir" "$out" > /dev/null 2> "$work/build-$k.err"; then
-		ok "make-$k"
+		tap_ok "make-$k"
 		if ! (cd "$out" && PATH=$out.bin:$PATH make clean) > "$work/clean-$k.log" 2>&1; then
-			not_ok "make-clean-$k" "make clean failed: $(oneline "$work/clean-$k.log")"
+			tap_not_ok "make-clean-$k" "make clean failed: $(oneline "$work/clean-$k.log")"
 		elif ! only_five "$out"; then
-			not_ok "make-clean-$k" "left: $(cd "$out" && ls -A | tr '\n' ' ')"
+			tap_not_ok "make-clean-$k" "left: $(cd "$out" && ls -A | tr '\n' ' ')"
 		else
-			ok "make-clean-$k"
+			tap_ok "make-clean-$k"
 		fi
 	else
-		details "$work/build-$k.err"
-		not_ok "make-$k" "$(grep -m1 -E 'error|warning' "$work/build-$k.err" || tail -n1 "$work/build-$k.err")"
+		tap_details "$work/build-$k.err"
+		tap_not_ok "make-$k" "$(grep -m1 -E 'error|warning' "$work/build-$k.err" || tail -n1 "$work/build-$k.err")"
 	fi
 
 	kb=$work/kbuild-$k
@@ -78,13 +76,13 @@ while read -r k _ kdir; do
 	unzip -q "$zip" message_slot.c message_slot.h -d "$kb"
 	echo 'obj-m := message_slot.o' > "$kb/Makefile"
 	if ! make -C "$kdir" M="$kb" modules > "$kb.log" 2>&1 || [[ ! -f $kb/message_slot.ko ]]; then
-		details "$kb.log"
-		not_ok "one-line-kbuild-$k" "$(grep -m1 -E 'error' "$kb.log" || tail -n1 "$kb.log")"
+		tap_details "$kb.log"
+		tap_not_ok "one-line-kbuild-$k" "$(grep -m1 -E 'error' "$kb.log" || tail -n1 "$kb.log")"
 	elif grep -qi warning "$kb.log"; then
-		details "$kb.log"
-		not_ok "one-line-kbuild-$k" "$(grep -m1 -i warning "$kb.log")"
+		tap_details "$kb.log"
+		tap_not_ok "one-line-kbuild-$k" "$(grep -m1 -i warning "$kb.log")"
 	else
-		ok "one-line-kbuild-$k"
+		tap_ok "one-line-kbuild-$k"
 	fi
 done <<<"$kernels"
 
@@ -94,9 +92,9 @@ for cli in message_sender message_reader; do
 	unzip -q "$zip" "$cli.c" message_slot.h -d "$d"
 	if (cd "$d" && gcc -O3 -Wall -std=c11 "$cli.c" -o "$cli") > "$d.log" 2>&1 &&
 		[[ ! -s $d.log ]]; then
-		ok "gcc-$cli"
+		tap_ok "gcc-$cli"
 	else
-		not_ok "gcc-$cli" "$(oneline "$d.log")"
+		tap_not_ok "gcc-$cli" "$(oneline "$d.log")"
 	fi
 done
 
@@ -107,25 +105,26 @@ mkdir -p "$five"
 unzip -q "$zip" -d "$five"
 for target in check demo bench examples install dkms-install; do
 	if (cd "$five" && make "$target" DESTDIR="$work/stage") > "$work/t.out" 2>&1; then
-		not_ok "full-tree-$target" "exit 0 from the five files: $(oneline "$work/t.out")"
+		tap_not_ok "full-tree-$target" "exit 0 from the five files: $(oneline "$work/t.out")"
 	elif ! grep -q "needs the full source tree" "$work/t.out"; then
-		not_ok "full-tree-$target" "$(oneline "$work/t.out")"
+		tap_not_ok "full-tree-$target" "$(oneline "$work/t.out")"
 	else
-		ok "full-tree-$target"
+		tap_ok "full-tree-$target"
 	fi
 done
 (cd "$five" && make help && make -n clean) > /dev/null 2> "$work/stderr.log"
 if [[ -s $work/stderr.log ]]; then
-	not_ok no-stray-output "stderr: $(oneline "$work/stderr.log")"
+	tap_not_ok no-stray-output "stderr: $(oneline "$work/stderr.log")"
 else
-	ok no-stray-output
+	tap_ok no-stray-output
 fi
 
 for m in 64 32; do
 	if gcc -m$m -std=c11 -Wall -Wextra -Werror -I. -Inpheap_shim -o "$work/agree$m" \
 		tests/static/npheap_abi_agree.c > "$work/agree$m.log" 2>&1; then
-		ok "npheap-abi-agree-m$m"
+		tap_ok "npheap-abi-agree-m$m"
 	else
-		not_ok "npheap-abi-agree-m$m" "$(grep -m1 error "$work/agree$m.log")"
+		tap_not_ok "npheap-abi-agree-m$m" "$(grep -m1 error "$work/agree$m.log")"
 	fi
 done
+tap_exit

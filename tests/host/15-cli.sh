@@ -10,22 +10,20 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/cli-suite.XXXXXX)
-failed=0
-
-results=0
-ok() { echo "ok cli/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok cli/$1 - $2"; failed=1; results=$((results + 1)); }
+TAP_SUITE=cli
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+trap 'tap_finish; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-200; }
 
 built=1
 for cli in message_sender message_reader; do
 	if gcc -O3 -Wall -Wextra -std=c11 "$cli.c" -o "$work/$cli" 2> "$work/cc.err" &&
 		! [ -s "$work/cc.err" ]; then
-		ok "$cli-builds-alone"
+		tap_ok "$cli-builds-alone"
 	else
-		not_ok "$cli-builds-alone" "gcc: $(oneline "$work/cc.err")"
+		tap_not_ok "$cli-builds-alone" "gcc: $(oneline "$work/cc.err")"
 		built=0
 	fi
 done
@@ -37,15 +35,15 @@ help() {
 	local cli=$1 opt=$2 usage=$3 rc=0
 	"$work/$cli" "$opt" > "$work/out" 2> "$work/err" || rc=$?
 	if [ "$rc" -ne 0 ]; then
-		not_ok "$cli$opt" "exit $rc (want 0), stderr '$(oneline "$work/err")'"
+		tap_not_ok "$cli$opt" "exit $rc (want 0), stderr '$(oneline "$work/err")'"
 	elif [ -s "$work/err" ]; then
-		not_ok "$cli$opt" "stderr '$(oneline "$work/err")' (want nothing)"
+		tap_not_ok "$cli$opt" "stderr '$(oneline "$work/err")' (want nothing)"
 	elif [ "$(head -n 1 "$work/out")" != "$usage" ]; then
-		not_ok "$cli$opt" "stdout does not start with '$usage': '$(oneline "$work/out")'"
+		tap_not_ok "$cli$opt" "stdout does not start with '$usage': '$(oneline "$work/out")'"
 	elif ! grep -q "$cli(1)" "$work/out"; then
-		not_ok "$cli$opt" "no pointer to the $cli(1) man page: '$(oneline "$work/out")'"
+		tap_not_ok "$cli$opt" "no pointer to the $cli(1) man page: '$(oneline "$work/out")'"
 	else
-		ok "$cli$opt"
+		tap_ok "$cli$opt"
 	fi
 }
 sender_line='usage: message_sender <device> <channel> [<censor 0|1>] <message>'
@@ -55,9 +53,9 @@ for opt in --help -h; do
 	help message_reader "$opt" "$reader_line"
 done
 if "$work/message_sender" --help | grep -q 'censor_period'; then
-	ok sender-help-censor-period
+	tap_ok sender-help-censor-period
 else
-	not_ok sender-help-censor-period "--help does not say the censor period is the module parameter censor_period"
+	tap_not_ok sender-help-censor-period "--help does not say the censor period is the module parameter censor_period"
 fi
 
 # One version: MSG_SLOT_VERSION of message_slot.h.
@@ -66,11 +64,11 @@ for cli in message_sender message_reader; do
 	rc=0
 	out=$("$work/$cli" --version 2> "$work/err") || rc=$?
 	if [ -z "$version" ]; then
-		not_ok "$cli-version" "no MSG_SLOT_VERSION in message_slot.h"
+		tap_not_ok "$cli-version" "no MSG_SLOT_VERSION in message_slot.h"
 	elif [ "$rc" -ne 0 ] || [ "$out" != "$cli $version" ] || [ -s "$work/err" ]; then
-		not_ok "$cli-version" "exit $rc, stdout '$out' (want '$cli $version'), stderr '$(oneline "$work/err")'"
+		tap_not_ok "$cli-version" "exit $rc, stdout '$out' (want '$cli $version'), stderr '$(oneline "$work/err")'"
 	else
-		ok "$cli-version"
+		tap_ok "$cli-version"
 	fi
 done
 
@@ -78,11 +76,11 @@ done
 for cli in message_sender message_reader; do
 	if [ -w /dev/full ]; then
 		if "$work/$cli" --help > /dev/full 2> "$work/err"; then
-			not_ok "$cli-help-stdout-full" "exit 0 although stdout could not be written"
+			tap_not_ok "$cli-help-stdout-full" "exit 0 although stdout could not be written"
 		elif ! grep -q 'No space left on device' "$work/err"; then
-			not_ok "$cli-help-stdout-full" "stderr '$(oneline "$work/err")'"
+			tap_not_ok "$cli-help-stdout-full" "stderr '$(oneline "$work/err")'"
 		else
-			ok "$cli-help-stdout-full"
+			tap_ok "$cli-help-stdout-full"
 		fi
 	fi
 done
@@ -95,13 +93,13 @@ usage_exact() {
 	"$work/$1" "${@:2}" > "$work/out" 2> "$work/err" || rc=$?
 	printf '%s\n' "$want" > "$work/want"
 	if [ "$rc" -ne 1 ]; then
-		not_ok "$name" "exit $rc (want 1)"
+		tap_not_ok "$name" "exit $rc (want 1)"
 	elif [ -s "$work/out" ]; then
-		not_ok "$name" "stdout '$(oneline "$work/out")' (want nothing)"
+		tap_not_ok "$name" "stdout '$(oneline "$work/out")' (want nothing)"
 	elif ! cmp -s "$work/err" "$work/want"; then
-		not_ok "$name" "stderr '$(oneline "$work/err")', want '$want'"
+		tap_not_ok "$name" "stderr '$(oneline "$work/err")', want '$want'"
 	else
-		ok "$name"
+		tap_ok "$name"
 	fi
 }
 sender_usage="$sender_line: Invalid argument"
@@ -120,4 +118,4 @@ usage_exact reader-help-as-device 'message_reader: cannot open --help: No such f
 usage_exact sender-help-as-device 'message_sender: cannot open --help: No such file or directory' \
 	message_sender --help 1 hi
 
-exit "$failed"
+tap_exit

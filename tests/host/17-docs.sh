@@ -35,35 +35,33 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/docs-suite.XXXXXX)
-failed=0
-
-results=0
-ok() { echo "ok docs/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok docs/$1 - $2"; failed=1; results=$((results + 1)); }
+TAP_SUITE=docs
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+trap 'tap_finish; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-300; }
 # check <name> <problems file>: ok if empty.
 verdict() {
     if [[ -s $2 ]]; then
-        not_ok "$1" "$(oneline "$2")"
+        tap_not_ok "$1" "$(oneline "$2")"
     else
-        ok "$1"
+        tap_ok "$1"
     fi
 }
 
 # --- module parameters ----------------------------------------------------------
 if man/gen-params.py --check 2> "$work/gen.err"; then
-    ok params-tables
+    tap_ok params-tables
 else
-    not_ok params-tables "$(oneline "$work/gen.err")"
+    tap_not_ok params-tables "$(oneline "$work/gen.err")"
 fi
 
 version=$(sed -n 's/^#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$/\1/p' message_slot.h)
 kdir=$(tests/vm/kernels.sh 6.1 2> "$work/kernels.log" | awk '$1 == "6.1" { print $3 }')
 ko=
 if [[ -z $kdir ]]; then
-    not_ok params-modinfo "no 6.1 headers: $(tail -n 1 "$work/kernels.log")"
+    tap_not_ok params-modinfo "no 6.1 headers: $(tail -n 1 "$work/kernels.log")"
 else
     mkdir -p "$work/mod"
     cp message_slot.c message_slot.h "$work/mod/"
@@ -78,15 +76,15 @@ else
             "$work/modinfo.list" | LC_ALL=C sort > "$work/modinfo.cmp"
         LC_ALL=C sort "$work/gen.raw" > "$work/gen.list"
         if [[ ! -s $work/modinfo.list ]]; then
-            not_ok params-modinfo "modinfo lists no parameter"
+            tap_not_ok params-modinfo "modinfo lists no parameter"
         elif ! diff "$work/modinfo.cmp" "$work/gen.list" > "$work/params.diff"; then
-            not_ok params-modinfo "modinfo (<) and man/gen-params.py (>) differ: $(grep '^[<>]' "$work/params.diff" | head -n 4 | tr '\n' '|')"
+            tap_not_ok params-modinfo "modinfo (<) and man/gen-params.py (>) differ: $(grep '^[<>]' "$work/params.diff" | head -n 4 | tr '\n' '|')"
         else
-            ok params-modinfo
+            tap_ok params-modinfo
         fi
     else
-        sed 's/^/# /' "$work/mod.log"
-        not_ok params-modinfo "the module did not build for $kdir"
+        tap_details "$work/mod.log"
+        tap_not_ok params-modinfo "the module did not build for $kdir"
     fi
 fi
 
@@ -225,11 +223,11 @@ verdict ioctl-numbers "$work/ioctl.bad"
 
 # --- single facts ------------------------------------------------------------------------
 if grep -q 'any descriptor' man/npheap.3; then
-    not_ok npheap-lock-release "npheap(3) says closing any descriptor releases the locks"
+    tap_not_ok npheap-lock-release "npheap(3) says closing any descriptor releases the locks"
 elif ! grep -q 'that open file' man/npheap.3; then
-    not_ok npheap-lock-release "npheap(3) does not say a close releases the locks taken through that open file"
+    tap_not_ok npheap-lock-release "npheap(3) does not say a close releases the locks taken through that open file"
 else
-    ok npheap-lock-release
+    tap_ok npheap-lock-release
 fi
 
 : > "$work/udev.bad"
@@ -293,9 +291,9 @@ verdict readme-commands "$work/commands.bad"
 } > "$work/readme-example.c"
 if gcc -Wall -Wextra -std=c11 -D_POSIX_C_SOURCE=200809L -I. -c -o "$work/readme-example.o" \
     "$work/readme-example.c" > "$work/cc.log" 2>&1 && [[ ! -s $work/cc.log ]]; then
-    ok readme-c-example
+    tap_ok readme-c-example
 else
-    not_ok readme-c-example "$(oneline "$work/cc.log")"
+    tap_not_ok readme-c-example "$(oneline "$work/cc.log")"
 fi
 
-exit "$failed"
+tap_exit

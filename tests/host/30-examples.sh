@@ -12,14 +12,13 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 WORK=$(mktemp -d)
-# shellcheck source=tests/host/lib/tap.sh
-. "$TOP/tests/host/lib/tap.sh"
+TAP_SUITE=examples
+# shellcheck source=tests/lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
 trap 'rm -rf "$WORK"; tap_finish' EXIT
-failed=0
-
-ok() { echo "ok examples/$1"; }
-not_ok() { echo "not ok examples/$1 - $2"; failed=1; }
-details() { sed 's/^/# /'; }
+# Every test below always runs: the plan comes first, so a suite stopped
+# half-way by set -e is a bad plan to prove, not a shorter passing stream.
+tap_plan 30
 
 mkdir -p "$WORK/src/examples" "$WORK/src/npheap_shim"
 cp "$TOP"/examples/*.c "$TOP"/examples/*.h "$TOP"/examples/Makefile "$WORK/src/examples/"
@@ -30,14 +29,14 @@ BIN=$WORK/bin
 rc=0
 make -C "$WORK/src/examples" OUT="$BIN" > "$WORK/build.log" 2>&1 || rc=$?
 if [[ $rc -ne 0 ]]; then
-    details < "$WORK/build.log"
-    not_ok build-warning-free "make failed (exit $rc)"
+    tap_details < "$WORK/build.log"
+    tap_not_ok build-warning-free "make failed (exit $rc)"
     exit 1
 elif grep -qE '(warning|error):' "$WORK/build.log"; then
-    details < "$WORK/build.log"
-    not_ok build-warning-free "$(grep -m1 -E '(warning|error):' "$WORK/build.log")"
+    tap_details < "$WORK/build.log"
+    tap_not_ok build-warning-free "$(grep -m1 -E '(warning|error):' "$WORK/build.log")"
 else
-    ok build-warning-free
+    tap_ok build-warning-free
 fi
 
 D=$WORK/data
@@ -54,25 +53,25 @@ expect() {
     "$@" > "$WORK/out" 2> "$WORK/err" || rc=$?
     out=$(< "$WORK/out") err=$(< "$WORK/err")
     if [[ $rc -ne $want_rc ]]; then
-        not_ok "$name" "exit $rc, want $want_rc; stderr '$err' [${*##*/}]"
+        tap_not_ok "$name" "exit $rc, want $want_rc; stderr '$err' [${*##*/}]"
     elif [[ $out != "$want_out" ]]; then
-        not_ok "$name" "stdout '${out//$'\n'/|}', want '${want_out//$'\n'/|}' [${*##*/}]"
+        tap_not_ok "$name" "stdout '${out//$'\n'/|}', want '${want_out//$'\n'/|}' [${*##*/}]"
     elif [[ $err != "$want_err" ]]; then
-        not_ok "$name" "stderr '${err//$'\n'/|}', want '${want_err//$'\n'/|}' [${*##*/}]"
+        tap_not_ok "$name" "stderr '${err//$'\n'/|}', want '${want_err//$'\n'/|}' [${*##*/}]"
     else
-        ok "$name"
+        tap_ok "$name"
     fi
 }
 
 # same <test> <file> <copy>: the file still equals the copy taken before.
 same() {
-    if cmp -s "$2" "$3"; then ok "$1"; else not_ok "$1" "$2 changed: $(cmp "$2" "$3" 2>&1)"; fi
+    if cmp -s "$2" "$3"; then tap_ok "$1"; else tap_not_ok "$1" "$2 changed: $(cmp "$2" "$3" 2>&1)"; fi
 }
 
 size_is() {
     local size
     size=$(stat -c %s "$2")
-    if [[ $size -eq $3 ]]; then ok "$1"; else not_ok "$1" "$2 is $size bytes, want $3"; fi
+    if [[ $size -eq $3 ]]; then tap_ok "$1"; else tap_not_ok "$1" "$2 is $size bytes, want $3"; fi
 }
 
 W=$BIN/file_write
@@ -83,7 +82,7 @@ expect file-read-no-argument 1 "" "File path not mentioned: Invalid argument" "$
 expect file-read-too-many-arguments 1 "" "Too many arguments: Invalid argument" "$R" "$D/x" "$D/y"
 expect file-write-missing-file 1 "" "File could not open: No such file or directory" "$W" "$D/none"
 expect file-read-missing-file 1 "" "File could not open: No such file or directory" "$R" "$D/none"
-if [[ -e $D/none ]]; then not_ok file-write-creates-nothing "$D/none exists"; else ok file-write-creates-nothing; fi
+if [[ -e $D/none ]]; then tap_not_ok file-write-creates-nothing "$D/none exists"; else tap_ok file-write-creates-nothing; fi
 
 # An empty file holds no record; the writer grows it to exactly one record.
 : > "$D/empty"
@@ -105,9 +104,9 @@ cp "$D/long" "$D/long.before"
 expect file-write-long-file 0 "" "" "$W" "$D/long" -5 0 "$(printf 'n%.0s' {1..127})" C
 size_is file-write-long-keeps-size "$D/long" 1000
 if cmp -s <(tail -c +$((RECORD_SIZE + 1)) "$D/long") <(tail -c +$((RECORD_SIZE + 1)) "$D/long.before"); then
-    ok file-write-long-keeps-tail
+    tap_ok file-write-long-keeps-tail
 else
-    not_ok file-write-long-keeps-tail "bytes past the record changed"
+    tap_not_ok file-write-long-keeps-tail "bytes past the record changed"
 fi
 expect file-read-long-file 0 \
     "roll_no: -5"$'\nmarks: 0\nname: '"$(printf 'n%.0s' {1..127})"$'\ncity: C' "" "$R" "$D/long"
@@ -138,4 +137,4 @@ expect file-write-not-a-file 1 "" "File could not open: Is a directory" "$W" "$D
 expect file-read-device 1 "" "Mapping Failed: Invalid argument (0 bytes, a record is $RECORD_SIZE)" \
     "$R" /dev/null
 
-exit $failed
+tap_exit

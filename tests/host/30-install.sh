@@ -27,15 +27,12 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/install-suite.XXXXXX)
-failed=0
-
-results=0
-ok() { echo "ok install/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok install/$1 - $2"; failed=1; results=$((results + 1)); }
+TAP_SUITE=install
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+trap 'tap_finish; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-240; }
-details() { sed 's/^/# /' "$@"; }
 
 # A private copy of the tracked files (as in a fresh clone, with the working
 # tree's contents), so builds here never race one of the checkout itself.
@@ -47,8 +44,8 @@ inventory() { (cd "$1" && find . -path ./.git -prune -o -print | LC_ALL=C sort);
 inventory "$tree" > "$work/pristine.list"
 
 if ! kernels=$(tests/vm/kernels.sh 2> "$work/kernels.log"); then
-    details "$work/kernels.log"
-    not_ok setup "tests/vm/kernels.sh failed: no kernel headers to install against"
+    tap_details "$work/kernels.log"
+    tap_not_ok setup "tests/vm/kernels.sh failed: no kernel headers to install against"
     exit 1
 fi
 
@@ -56,23 +53,23 @@ fi
 if make -s -C "$tree" help > "$work/help" 2>&1 &&
     grep -q 'make install' "$work/help" && grep -q 'uninstall' "$work/help" &&
     grep -q 'dkms-install' "$work/help" && grep -q 'make demo' "$work/help"; then
-    ok make-help
+    tap_ok make-help
 else
-    not_ok make-help "$(oneline "$work/help")"
+    tap_not_ok make-help "$(oneline "$work/help")"
 fi
 
 # --- make without kernel headers ----------------------------------------------
 rc=0
 make -C "$tree" KDIR=/nonexistent/build > "$work/nohdr" 2>&1 || rc=$?
 if [[ $rc -eq 0 ]]; then
-    not_ok no-headers-builds-clis "make succeeded without a kernel tree"
+    tap_not_ok no-headers-builds-clis "make succeeded without a kernel tree"
 elif [[ ! -x $tree/message_sender || ! -x $tree/message_reader ]]; then
-    details "$work/nohdr"
-    not_ok no-headers-builds-clis "the CLIs were not built: $(tail -n 2 "$work/nohdr" | tr '\n' '|')"
+    tap_details "$work/nohdr"
+    tap_not_ok no-headers-builds-clis "the CLIs were not built: $(tail -n 2 "$work/nohdr" | tr '\n' '|')"
 elif ! grep -q 'linux-headers-' "$work/nohdr" || ! grep -q 'KDIR=' "$work/nohdr"; then
-    not_ok no-headers-builds-clis "no hint to install linux-headers-\$(uname -r) or pass KDIR=: $(oneline "$work/nohdr")"
+    tap_not_ok no-headers-builds-clis "no hint to install linux-headers-\$(uname -r) or pass KDIR=: $(oneline "$work/nohdr")"
 else
-    ok no-headers-builds-clis
+    tap_ok no-headers-builds-clis
 fi
 
 # --- install-user: no kernel headers needed ------------------------------------
@@ -109,7 +106,7 @@ istage=$work/user-stage
 problems=()
 if ! make -C "$tree" KDIR=/nonexistent/build DESTDIR="$istage" PREFIX=/opt/ms install-user \
     > "$work/install-user.log" 2>&1; then
-    details "$work/install-user.log"
+    tap_details "$work/install-user.log"
     problems+=("make install-user without kernel headers failed: $(tail -n 1 "$work/install-user.log")")
 else
     user_files "$istage" /opt/ms
@@ -124,9 +121,9 @@ else
     fi
 fi
 if [[ ${#problems[@]} -eq 0 ]]; then
-    ok install-user
+    tap_ok install-user
 else
-    not_ok install-user "${problems[*]}"
+    tap_not_ok install-user "${problems[*]}"
 fi
 
 # --- staged install / uninstall per kernel --------------------------------------
@@ -136,8 +133,8 @@ while read -r kname _ kdir; do
     stage=$work/stage-$kname
     if ! make -C "$tree" KDIR="$kdir" DESTDIR="$stage" PREFIX=/opt/ms install \
         > "$work/install-$kname.log" 2>&1; then
-        details "$work/install-$kname.log"
-        not_ok "install-$kname" "make install failed: $(tail -n 1 "$work/install-$kname.log")"
+        tap_details "$work/install-$kname.log"
+        tap_not_ok "install-$kname" "make install failed: $(tail -n 1 "$work/install-$kname.log")"
         continue
     fi
     problems=()
@@ -154,32 +151,32 @@ while read -r kname _ kdir; do
         problems+=("udev rule: $(grep -v '^#' "$rule")")
     fi
     if [[ ${#problems[@]} -eq 0 ]]; then
-        ok "install-$kname"
+        tap_ok "install-$kname"
     else
-        not_ok "install-$kname" "${problems[*]}"
+        tap_not_ok "install-$kname" "${problems[*]}"
     fi
 
     # Asked for, the index is written, and names the node kmod creates.
     dstage=$work/dstage-$kname
     if make -C "$tree" KDIR="$kdir" DESTDIR="$dstage" DEPMOD=1 install > "$work/depmod.log" 2>&1 &&
         grep -qx 'message_slot npheap c235:524288' "$dstage/lib/modules/$krel/modules.devname" 2> /dev/null; then
-        ok "depmod-devname-$kname"
+        tap_ok "depmod-devname-$kname"
     else
-        details "$work/depmod.log"
-        not_ok "depmod-devname-$kname" "modules.devname: '$(tr '\n' '|' < "$dstage/lib/modules/$krel/modules.devname" 2>&1)'"
+        tap_details "$work/depmod.log"
+        tap_not_ok "depmod-devname-$kname" "modules.devname: '$(tr '\n' '|' < "$dstage/lib/modules/$krel/modules.devname" 2>&1)'"
     fi
 
     if make -C "$tree" KDIR="$kdir" DESTDIR="$stage" PREFIX=/opt/ms uninstall \
         > "$work/uninstall.log" 2>&1; then
         left=$(find "$stage" -type f)
         if [[ -z $left ]]; then
-            ok "uninstall-$kname"
+            tap_ok "uninstall-$kname"
         else
-            not_ok "uninstall-$kname" "left behind: $(tr '\n' ' ' <<<"$left")"
+            tap_not_ok "uninstall-$kname" "left behind: $(tr '\n' ' ' <<<"$left")"
         fi
     else
-        details "$work/uninstall.log"
-        not_ok "uninstall-$kname" "make uninstall failed"
+        tap_details "$work/uninstall.log"
+        tap_not_ok "uninstall-$kname" "make uninstall failed"
     fi
 done <<<"$kernels"
 
@@ -190,24 +187,24 @@ ustage=$work/ustage
 if make -C "$tree" KDIR="$kdir61" DESTDIR="$ustage" UDEV_MODE=0660 UDEV_GROUP=kvm install \
     > "$work/udev.log" 2>&1 &&
     grep -q 'MODE="0660", GROUP="kvm"' "$ustage/etc/udev/rules.d/60-message_slot.rules"; then
-    ok udev-mode-group
+    tap_ok udev-mode-group
 else
-    details "$work/udev.log"
-    not_ok udev-mode-group "rule: $(grep -v '^#' "$ustage/etc/udev/rules.d/60-message_slot.rules" 2>&1)"
+    tap_details "$work/udev.log"
+    tap_not_ok udev-mode-group "rule: $(grep -v '^#' "$ustage/etc/udev/rules.d/60-message_slot.rules" 2>&1)"
 fi
 
 # --- man pages ------------------------------------------------------------------
 for page in man/*.[1-8]; do
     # groff's warnings go to stderr; the page itself must render.
     if ! MANWIDTH=80 man --warnings -E UTF-8 -l "$page" > "$work/man.out" 2> "$work/man.err"; then
-        not_ok "$page" "man failed: $(oneline "$work/man.err")"
+        tap_not_ok "$page" "man failed: $(oneline "$work/man.err")"
     elif [[ -s $work/man.err ]]; then
-        details "$work/man.err"
-        not_ok "$page" "$(head -n 1 "$work/man.err")"
+        tap_details "$work/man.err"
+        tap_not_ok "$page" "$(head -n 1 "$work/man.err")"
     elif ! grep -q '^NAME' "$work/man.out"; then
-        not_ok "$page" "no NAME section rendered"
+        tap_not_ok "$page" "no NAME section rendered"
     else
-        ok "$page"
+        tap_ok "$page"
     fi
 done
 
@@ -220,13 +217,13 @@ if make -C "$tree" KDIR="$kdir61" clean > "$work/clean.log" 2>&1; then
     inventory "$tree" > "$work/after.list"
     extra=$(comm -13 "$work/pristine.list" "$work/after.list")
     if [[ -z $extra ]]; then
-        ok clean
+        tap_ok clean
     else
-        not_ok clean "left behind: $(head -n 8 <<<"$extra" | tr '\n' ' ')"
+        tap_not_ok clean "left behind: $(head -n 8 <<<"$extra" | tr '\n' ' ')"
     fi
 else
-    details "$work/clean.log"
-    not_ok clean "make clean failed"
+    tap_details "$work/clean.log"
+    tap_not_ok clean "make clean failed"
 fi
 
 # --- the VM harness's module build ignores kbuild output of another kernel --------
@@ -244,30 +241,30 @@ if "$tree/tests/vm/build-module.sh" 6.1 "$kdir61" > /dev/null 2> "$work/bm.log" 
                    END { print n + 0, bad }' "$kdir61/Module.symvers" "$work/crcs")
     read -r compared bad <<<"$verdict"
     if [[ $compared -eq 0 ]]; then
-        not_ok harness-ignores-stale-mod-c "no symbol version to compare: $(oneline "$work/crcs")"
+        tap_not_ok harness-ignores-stale-mod-c "no symbol version to compare: $(oneline "$work/crcs")"
     elif [[ -n $bad ]]; then
-        not_ok harness-ignores-stale-mod-c "the 6.1 module carries 6.12 symbol versions: $bad"
+        tap_not_ok harness-ignores-stale-mod-c "the 6.1 module carries 6.12 symbol versions: $bad"
     elif cmp -s "$tree/message_slot.mod.c" "$tree/build/6.1/message_slot.mod.c"; then
-        not_ok harness-ignores-stale-mod-c "the 6.12 message_slot.mod.c was copied into build/6.1"
+        tap_not_ok harness-ignores-stale-mod-c "the 6.12 message_slot.mod.c was copied into build/6.1"
     else
-        ok harness-ignores-stale-mod-c
+        tap_ok harness-ignores-stale-mod-c
     fi
 else
-    details "$work/m612.log" "$work/bm.log"
-    not_ok harness-ignores-stale-mod-c "could not build for 6.12 then with the harness for 6.1"
+    tap_details "$work/m612.log" "$work/bm.log"
+    tap_not_ok harness-ignores-stale-mod-c "could not build for 6.12 then with the harness for 6.1"
 fi
 
 # --- TAP: prove accepts the streams ------------------------------------------------
 for suite in tests/host/15-cli.sh tests/host/20-shim.sh tests/host/30-examples.sh; do
     if prove --exec bash "$suite" > "$work/prove.out" 2>&1; then
-        ok "tap/prove-${suite##*/}"
+        tap_ok "tap/prove-${suite##*/}"
     else
-        details "$work/prove.out"
-        not_ok "tap/prove-${suite##*/}" "$(grep -m1 -E 'No plan|Parse errors|Failed' "$work/prove.out" || tail -n 1 "$work/prove.out")"
+        tap_details "$work/prove.out"
+        tap_not_ok "tap/prove-${suite##*/}" "$(grep -m1 -E 'No plan|Parse errors|Failed' "$work/prove.out" || tail -n 1 "$work/prove.out")"
     fi
 done
-# The slower suites end with a plan the same way (tests/host/lib/tap.sh or an
-# EXIT trap); the guest's stream (tests/guest/run.sh) and make check's own end
+# The slower suites end with a plan the same way (tap_finish of tests/lib/tap.sh
+# from an EXIT trap); the guest's stream (tests/guest/run.sh) and make check's own end
 # with a plan too, and CI passes make check's whole output to prove.
 
 # --- one cache directory ----------------------------------------------------------
@@ -284,9 +281,9 @@ if ! grep -q 'MSG_SLOT_CACHE=.*MSGSLOT_CACHE' tests/vm/run-suite.sh; then
     bad+=("tests/vm/run-suite.sh does not pass MSGSLOT_CACHE on to build.sh")
 fi
 if [[ ${#bad[@]} -eq 0 ]]; then
-    ok cache-variable
+    tap_ok cache-variable
 else
-    not_ok cache-variable "ignore MSGSLOT_CACHE: ${bad[*]}"
+    tap_not_ok cache-variable "ignore MSGSLOT_CACHE: ${bad[*]}"
 fi
 
-exit "$failed"
+tap_exit

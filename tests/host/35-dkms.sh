@@ -14,28 +14,26 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/dkms-suite.XXXXXX)
-failed=0
-
-results=0
-ok() { echo "ok dkms/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok dkms/$1 - $2"; failed=1; results=$((results + 1)); }
+TAP_SUITE=dkms
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+trap 'tap_finish; rm -rf "$work"' EXIT
 
 if ! command -v dkms > /dev/null; then
     if [[ $(id -u) -eq 0 ]]; then
         echo "# installing dkms"
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y \
             --no-install-recommends dkms > "$work/apt.log" 2>&1 ||
-            { sed 's/^/# /' "$work/apt.log"; not_ok setup "apt-get install dkms failed"; exit 1; }
+            { tap_details "$work/apt.log"; tap_not_ok setup "apt-get install dkms failed"; exit 1; }
     else
-        not_ok setup "dkms is not installed (sudo apt-get install --no-install-recommends dkms)"
+        tap_not_ok setup "dkms is not installed (sudo apt-get install --no-install-recommends dkms)"
         exit 1
     fi
 fi
 if ! kernels=$(tests/vm/kernels.sh 2> "$work/kernels.log"); then
-    sed 's/^/# /' "$work/kernels.log"
-    not_ok setup "tests/vm/kernels.sh failed"
+    tap_details "$work/kernels.log"
+    tap_not_ok setup "tests/vm/kernels.sh failed"
     exit 1
 fi
 
@@ -50,8 +48,8 @@ for f in $files; do
 done
 dkms_private=(dkms --dkmstree "$work/tree" --sourcetree "$work/src" --installtree "$work/inst")
 if ! "${dkms_private[@]}" add "$name/$version" > "$work/add.log" 2>&1; then
-    sed 's/^/# /' "$work/add.log"
-    not_ok add "dkms add failed"
+    tap_details "$work/add.log"
+    tap_not_ok add "dkms add failed"
     exit 1
 fi
 
@@ -75,16 +73,16 @@ while read -r kname _ kdir; do
         magic=$(modinfo -F vermagic "build/dkms/$kname/message_slot.ko" 2>/dev/null)
         if [[ $magic == "$krel "* ]]; then
             echo "# dkms build for $krel: $((SECONDS - start))s"
-            ok "build-$kname"
+            tap_ok "build-$kname"
             vm_kernels+=("$kname")
             tests/vm/readme-block.sh install-guest > "build/dkms/$kname/README-install.sh"
         else
-            not_ok "build-$kname" "built module's vermagic is '$magic', want $krel"
+            tap_not_ok "build-$kname" "built module's vermagic is '$magic', want $krel"
         fi
     else
-        sed 's/^/# /' "$work/build-$kname.log"
+        tap_details "$work/build-$kname.log"
         find "$work/tree" -name make.log -path "*$krel*" -exec sed 's/^/# | /' {} \;
-        not_ok "build-$kname" "dkms build against $kdir failed"
+        tap_not_ok "build-$kname" "dkms build against $kdir failed"
     fi
 done <<<"$kernels"
 
@@ -97,13 +95,13 @@ if [[ ${MSGSLOT_SKIP_DKMS_VM:-0} != 1 ]]; then
         # The guest's result lines join this stream (and its plan); a guest
         # plan line would be a second plan.
         grep -v '^1\.\.[0-9]*$' "$work/vm.out"
-        results=$((results + $(grep -c '^ok \|^not ok ' "$work/vm.out")))
+        tap_tally "$work/vm.out"
         if [[ $rc -ne 0 ]]; then
-            sed 's/^/# /' "$work/boot.log"
-            failed=1
+            tap_details "$work/boot.log"
+            TAP_FAIL=$((TAP_FAIL + 1))
             # 124..126: the VM timed out, died or was never built.
-            [[ $rc -lt 124 ]] || not_ok "vm-$kname" "boot.sh exited $rc"
+            [[ $rc -lt 124 ]] || tap_not_ok "vm-$kname" "boot.sh exited $rc"
         fi
     done
 fi
-exit "$failed"
+tap_exit

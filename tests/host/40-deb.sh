@@ -20,20 +20,17 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
 work=$(mktemp -d /tmp/deb-suite.XXXXXX)
-failed=0
-
-results=0
-ok() { echo "ok deb/$1"; results=$((results + 1)); }
-not_ok() { echo "not ok deb/$1 - $2"; failed=1; results=$((results + 1)); }
+TAP_SUITE=deb
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 # Every exit ends the TAP stream with its plan.
-trap 'echo "1..$results"; rm -rf "$work"' EXIT
+trap 'tap_finish; rm -rf "$work"' EXIT
 oneline() { tr '\n' '|' < "$1" | cut -c1-240; }
-details() { sed 's/^/# /' "$@"; }
 step_start=$SECONDS
 took() { echo "# deb: $1 took $((SECONDS - step_start))s"; step_start=$SECONDS; }
 
 if [[ $(id -u) -ne 0 ]]; then
-    not_ok setup "needs root (chroot)"
+    tap_not_ok setup "needs root (chroot)"
     exit 1
 fi
 tools=(dpkg-buildpackage dh dh_dkms lintian fakeroot)
@@ -43,7 +40,7 @@ for t in "${tools[@]}"; do
     DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y \
         --no-install-recommends dpkg-dev debhelper dh-dkms lintian fakeroot \
         > "$work/apt.log" 2>&1 ||
-        { details "$work/apt.log"; not_ok setup "apt-get install failed"; exit 1; }
+        { tap_details "$work/apt.log"; tap_not_ok setup "apt-get install failed"; exit 1; }
     break
 done
 version=$(sed -n 's/^#define MSG_SLOT_VERSION[[:space:]]*"\(.*\)"$/\1/p' message_slot.h)
@@ -54,8 +51,8 @@ mkdir -p "$tree"
 git ls-files -z | xargs -0 cp --parents -t "$tree" 2> /dev/null ||
     tar -C "$top" --exclude=./build --exclude=./.git -cf - . | tar -C "$tree" -xf -
 if ! make -C "$tree" deb > "$work/deb.log" 2>&1; then
-    details "$work/deb.log"
-    not_ok build "make deb failed: $(tail -n 1 "$work/deb.log")"
+    tap_details "$work/deb.log"
+    tap_not_ok build "make deb failed: $(tail -n 1 "$work/deb.log")"
     exit 1
 fi
 debs=()
@@ -63,18 +60,18 @@ for p in message-slot-dkms_${version}_all message-slot-utils_${version}_amd64; d
     [[ -f $tree/build/deb/$p.deb ]] && debs+=("$tree/build/deb/$p.deb")
 done
 if [[ ${#debs[@]} -ne 2 ]]; then
-    not_ok build "want message-slot-dkms and message-slot-utils of version $version, got: $(cd "$tree/build/deb" && ls ./*.deb | tr '\n' ' ')"
+    tap_not_ok build "want message-slot-dkms and message-slot-utils of version $version, got: $(cd "$tree/build/deb" && ls ./*.deb | tr '\n' ' ')"
     exit 1
 fi
-ok build
+tap_ok build
 took "make deb"
 
 lintian --tag-display-limit 0 "$tree"/build/deb/*.changes > "$work/lintian.log" 2>&1
-details "$work/lintian.log"
+tap_details "$work/lintian.log"
 if grep -q '^E: ' "$work/lintian.log"; then
-    not_ok lintian "$(grep -c '^E: ' "$work/lintian.log") errors, first: $(grep -m1 '^E: ' "$work/lintian.log")"
+    tap_not_ok lintian "$(grep -c '^E: ' "$work/lintian.log") errors, first: $(grep -m1 '^E: ' "$work/lintian.log")"
 else
-    ok lintian
+    tap_ok lintian
 fi
 took lintian
 
@@ -82,18 +79,18 @@ took lintian
 kdir=$(tests/vm/kernels.sh 6.1 2> "$work/kernels.log" | awk '$1 == "6.1" { print $3 }')
 krel=$(sed -n 's/^#define UTS_RELEASE "\(.*\)"$/\1/p' "$kdir/include/generated/utsrelease.h" 2> /dev/null)
 if [[ -z $krel ]]; then
-    details "$work/kernels.log"
-    not_ok chroot "no 6.1 headers from tests/vm/kernels.sh"
+    tap_details "$work/kernels.log"
+    tap_not_ok chroot "no 6.1 headers from tests/vm/kernels.sh"
     exit 1
 fi
 if ! tarball=$(tests/vm/debian-chroot.sh "$krel" 2> "$work/chroot.log"); then
-    details "$work/chroot.log"
-    not_ok chroot "tests/vm/debian-chroot.sh $krel failed"
+    tap_details "$work/chroot.log"
+    tap_not_ok chroot "tests/vm/debian-chroot.sh $krel failed"
     exit 1
 fi
 root=$work/root
 mkdir -p "$root"
-tar -C "$root" -xzf "$tarball" || { not_ok chroot "cannot unpack $tarball"; exit 1; }
+tar -C "$root" -xzf "$tarball" || { tap_not_ok chroot "cannot unpack $tarball"; exit 1; }
 mkdir -p "$root/tmp/debs"
 cp "${debs[@]}" "$root/tmp/debs/"
 took "chroot unpacked"
@@ -114,10 +111,10 @@ snapshot() {
 snapshot "$work/before.list"
 
 if in_root 'cd /tmp/debs && apt-get install -y ./*.deb' > "$work/install.log" 2>&1; then
-    ok apt-install
+    tap_ok apt-install
 else
-    details "$work/install.log"
-    not_ok apt-install "apt-get install ./*.deb failed: $(tail -n 1 "$work/install.log")"
+    tap_details "$work/install.log"
+    tap_not_ok apt-install "apt-get install ./*.deb failed: $(tail -n 1 "$work/install.log")"
     exit 1
 fi
 took "apt-get install ./*.deb (DKMS build)"
@@ -127,29 +124,29 @@ ko=$(cd "$root" && ls lib/modules/"$krel"/updates/dkms/message_slot.ko* 2> /dev/
 modver=
 [[ -n $ko ]] && modver=$(in_root "modinfo -F version /$ko" 2>&1)
 if [[ $status != *"$krel"*installed* ]]; then
-    details "$work/install.log"
-    not_ok dkms-built "dkms status: '$status'"
+    tap_details "$work/install.log"
+    tap_not_ok dkms-built "dkms status: '$status'"
 elif [[ -z $ko ]]; then
-    not_ok dkms-built "no message_slot.ko under /lib/modules/$krel/updates/dkms"
+    tap_not_ok dkms-built "no message_slot.ko under /lib/modules/$krel/updates/dkms"
 elif [[ $modver != "$version" ]]; then
-    not_ok dkms-built "modinfo -F version /$ko: '$modver', want '$version'"
+    tap_not_ok dkms-built "modinfo -F version /$ko: '$modver', want '$version'"
 else
-    ok dkms-built
+    tap_ok dkms-built
 fi
 
 if out=$(in_root 'message_sender --version && message_reader --version &&
         message_reader -h > /dev/null && message_sender -h > /dev/null' 2>&1) &&
     [[ $out == "message_sender $version"$'\n'"message_reader $version" ]]; then
-    ok clis-run
+    tap_ok clis-run
 else
-    not_ok clis-run "$(tr '\n' '|' <<<"$out")"
+    tap_not_ok clis-run "$(tr '\n' '|' <<<"$out")"
 fi
 
 if out=$(in_root 'man -w 1 message_sender && man -w 1 message_reader &&
         man -w 3 npheap && man -w 4 message_slot' 2>&1); then
-    ok man-pages
+    tap_ok man-pages
 else
-    not_ok man-pages "$(tr '\n' '|' <<<"$out")"
+    tap_not_ok man-pages "$(tr '\n' '|' <<<"$out")"
 fi
 
 cat > "$root/tmp/prog.c" <<'EOF'
@@ -161,28 +158,28 @@ int main(void)
 }
 EOF
 if out=$(in_root 'cc -std=gnu11 -Wall -Werror /tmp/prog.c -lnpheap -o /tmp/prog && /tmp/prog' 2>&1); then
-    ok header-library
+    tap_ok header-library
 else
-    not_ok header-library "$(tr '\n' '|' <<<"$out")"
+    tap_not_ok header-library "$(tr '\n' '|' <<<"$out")"
 fi
 
 if ! in_root 'apt-get purge -y message-slot-dkms message-slot-utils' > "$work/purge.log" 2>&1; then
-    details "$work/purge.log"
-    not_ok purge "apt-get purge failed: $(tail -n 1 "$work/purge.log")"
+    tap_details "$work/purge.log"
+    tap_not_ok purge "apt-get purge failed: $(tail -n 1 "$work/purge.log")"
 else
     snapshot "$work/after.list"
     left=$(comm -13 "$work/before.list" "$work/after.list")
     gone=$(comm -23 "$work/before.list" "$work/after.list")
     if [[ -n $left ]]; then
-        not_ok purge "left behind: $(head -n 8 <<<"$left" | tr '\n' ' ')"
+        tap_not_ok purge "left behind: $(head -n 8 <<<"$left" | tr '\n' ' ')"
     elif [[ -n $gone ]]; then
-        not_ok purge "removed what was there before: $(head -n 8 <<<"$gone" | tr '\n' ' ')"
+        tap_not_ok purge "removed what was there before: $(head -n 8 <<<"$gone" | tr '\n' ' ')"
     elif in_root 'dpkg -l message-slot-dkms message-slot-utils' 2> /dev/null | grep -qE '^[irh][a-zA-Z] '; then
-        not_ok purge "dpkg still lists the packages"
+        tap_not_ok purge "dpkg still lists the packages"
     else
-        ok purge
+        tap_ok purge
     fi
 fi
 took "apt-get purge"
 
-exit "$failed"
+tap_exit

@@ -11,7 +11,6 @@
 set -euo pipefail
 top="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$top"
-failed=0
 log="$(mktemp /tmp/dsm-suite.XXXXXX)"
 ns_a="dsm-a-$$" ns_b="dsm-b-$$" veth_a="dsmva$$" veth_b="dsmvb$$"
 netns_made=0
@@ -25,16 +24,12 @@ cleanup() {
 	rm -f "$log"
 	tap_finish
 }
-# shellcheck source=tests/host/lib/tap.sh
-. "$top/tests/host/lib/tap.sh"
+TAP_SUITE=dsm
+# shellcheck source=tests/lib/tap.sh
+. "$top/tests/lib/tap.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-ok() { echo "ok dsm/$1"; }
-not_ok() {
-	echo "not ok dsm/$1 - $2"
-	failed=1
-}
 last_lines() { tail -n "${2:-3}" "$1" | tr '\n' ' ' | cut -c1-300; }
 
 # Runs a program that prints its own ok/not ok lines; a timeout or a crash
@@ -44,12 +39,12 @@ run_lines() { # run_lines NAME TIMEOUT cmd...
 	shift 2
 	timeout -k 5 "$t" "$@" >"$log" 2>&1 || rc=$?
 	grep -E '^(ok|not ok|#) ' "$log" || true
+	tap_tally "$log"
 	if ((rc != 0)); then
-		failed=1
 		if ((rc == 124 || rc == 137)); then
-			echo "not ok dsm/$name - timed out after ${t}s"
+			tap_not_ok "$name" "timed out after ${t}s"
 		elif ! grep -q '^not ok ' "$log"; then
-			echo "not ok dsm/$name - exit status $rc: $(last_lines "$log")"
+			tap_not_ok "$name" "exit status $rc: $(last_lines "$log")"
 		fi
 	fi
 }
@@ -65,22 +60,22 @@ if ((${#missing[@]})); then
 	if ! timeout 300 apt-get install -y -qq "${missing[@]}" >"$log" 2>&1; then
 		timeout 300 apt-get update -qq >"$log" 2>&1 || true
 		timeout 300 apt-get install -y -qq "${missing[@]}" >"$log" 2>&1 ||
-			{ not_ok deps "apt-get install ${missing[*]} failed: $(last_lines "$log")"; exit 1; }
+			{ tap_not_ok deps "apt-get install ${missing[*]} failed: $(last_lines "$log")"; exit 1; }
 	fi
 fi
 
 # ------------------------------------------------------------------ builds
 if timeout 300 make -s -C dsm >"$log" 2>&1; then
-	ok build
+	tap_ok build
 else
-	not_ok build "$(last_lines "$log")"
+	tap_not_ok build "$(last_lines "$log")"
 	exit 1
 fi
 san_ok=1
 if timeout 300 make -s -C dsm SAN=1 >"$log" 2>&1; then
-	ok build-asan
+	tap_ok build-asan
 else
-	not_ok build-asan "$(last_lines "$log")"
+	tap_not_ok build-asan "$(last_lines "$log")"
 	san_ok=0
 fi
 
@@ -120,7 +115,7 @@ netns_setup() {
 	return 1
 }
 if netns_setup >"$log" 2>&1; then
-	ok netns/setup
+	tap_ok netns/setup
 	run_lines netns/selftest 180 dsm/build/dsm_selftest --ns "$ns_a" "$ns_b" --host 169.254.77.1 \
 		--prefix netns/ --seed "$((seed + 2))" --only msi-transitions --only coherence-random \
 		--only sync-then-kill --only peer-kill-second --only graceful-close
@@ -128,7 +123,7 @@ if netns_setup >"$log" 2>&1; then
 	run_lines netns/cli 120 dsm/tests/cli_test.sh dsm/build/dsm netns/ "$ns_a" "$ns_b" \
 		"fe80::a%$veth_b" "fe80::b%$veth_a"
 else
-	not_ok netns/setup "$(last_lines "$log")"
+	tap_not_ok netns/setup "$(last_lines "$log")"
 fi
 
 # ----------------------------------------------------------- sanitizers
@@ -139,4 +134,4 @@ if ((san_ok)); then
 	run_lines asan/cli 120 dsm/tests/cli_test.sh dsm/build-san/dsm asan/
 fi
 
-exit "$failed"
+tap_exit

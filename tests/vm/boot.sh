@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boots one kernel under qemu (TCG, no KVM needed) with a busybox initramfs
-# holding the module, the guest programs and tests/guest/, runs an entry
-# script inside and powers off.
+# holding the module, the guest programs, tests/guest/ and tests/lib/, runs
+# an entry script inside and powers off.
 #
 #   boot.sh --kernel <6.1|6.12|path/to/vmlinuz> --entry <repo-relative script>
 #           [--kdir DIR] [--name NAME] [--timeout S] [--mem M] [--smp N]
@@ -107,6 +107,8 @@ cp "$module" "$root/payload/message_slot.ko"
 find "$TOP/build/guest" -maxdepth 1 -type f -perm -u+x -exec cp -t "$root/payload/bin" {} +
 mkdir -p "$root/payload/tests"
 cp -r "$TOP/tests/guest" "$root/payload/tests/guest"
+# The TAP library tests/guest/lib.sh sources (shared with the host suites).
+cp -r "$TOP/tests/lib" "$root/payload/tests/lib"
 for path in "$entry" "${adds[@]}"; do
     [[ -e $TOP/$path ]] || die "$path does not exist in $TOP"
     mkdir -p "$root/payload/$(dirname "$path")"

@@ -21,9 +21,9 @@ params=/sys/module/message_slot/parameters
 max=$(cat "$params/max_msg_bytes" 2>/dev/null)
 period=$(cat "$params/censor_period" 2>/dev/null)
 if [ "$max" = 268435456 ] && [ "$period" = 3 ]; then
-    ok param_defaults
+    tap_ok param_defaults
 else
-    not_ok param_defaults "max_msg_bytes='$max' (want 268435456), censor_period='$period' (want 3)"
+    tap_not_ok param_defaults "max_msg_bytes='$max' (want 268435456), censor_period='$period' (want 3)"
 fi
 
 run_program msgslot_contract
@@ -38,8 +38,8 @@ fi
 
 # Every program has exited, so nothing holds the module.
 if rmmod message_slot 2> "$work/rmmod.err"; then
-    ok module_unload
+    tap_ok module_unload
 else
-    not_ok module_unload "rmmod after all programs exited: $(cat "$work/rmmod.err")"
+    tap_not_ok module_unload "rmmod after all programs exited: $(cat "$work/rmmod.err")"
 fi
-finish
+tap_exit

@@ -10,7 +10,7 @@
 
 sub=/payload/build/submission/$KERNEL_NAME
 if [ ! -f "$sub/message_slot.ko" ]; then
-    echo "ok $SUITE/zip-built # SKIP no ZIP-built module for kernel $KERNEL_NAME"
+    tap_skip zip-built "no ZIP-built module for kernel $KERNEL_NAME"
     exit 0
 fi
 status=0
@@ -20,14 +20,14 @@ rm -f /dev/slot0
 out=$(cd "$sub" && { echo 'sudo() { "$@"; }'; cat README-graders.sh; } | sh -e 2>&1)
 rc=$?
 if [ "$rc" -ne 0 ] || [ "$out" != Hello ]; then
-    not_ok readme-commands "rc=$rc, output '$out' (want 'Hello'), commands: $(tr '\n' '|' < "$sub/README-graders.sh")"
+    tap_not_ok readme-commands "rc=$rc, output '$out' (want 'Hello'), commands: $(tr '\n' '|' < "$sub/README-graders.sh")"
     status=1
 elif module_loaded; then
-    not_ok readme-commands "the module is still loaded after the README's rmmod"
+    tap_not_ok readme-commands "the module is still loaded after the README's rmmod"
     rmmod message_slot
     status=1
 else
-    ok readme-commands
+    tap_ok readme-commands
 fi
 rm -f /dev/slot0
 

@@ -43,19 +43,19 @@ if [ -x /usr/bin/python3 ]; then
         -c 'import sys; sys.path.insert(0, "/payload/python-site"); exec(open(sys.argv[1]).read())' \
         /payload/python/readme_example.py 2>&1) &&
         [ "$out" = "$(printf "b'hello'\n8192")" ]; then
-        ok py-readme-example
+        tap_ok py-readme-example
     else
-        not_ok py-readme-example "README's Python example printed '$(echo "$out" | tr '\n' '|')', want 'b'hello'|8192'"
+        tap_not_ok py-readme-example "README's Python example printed '$(echo "$out" | tr '\n' '|')', want 'b'hello'|8192'"
     fi
     rm -f /dev/msgslot
 else
-    not_ok python "no /usr/bin/python3 in the guest image"
+    tap_not_ok python "no /usr/bin/python3 in the guest image"
 fi
 
 # Every program has exited, so nothing holds the module.
 if rmmod message_slot 2> "$work/rmmod.err"; then
-    ok module_unload
+    tap_ok module_unload
 else
-    not_ok module_unload "rmmod after all programs exited: $(cat "$work/rmmod.err")"
+    tap_not_ok module_unload "rmmod after all programs exited: $(cat "$work/rmmod.err")"
 fi
-finish
+tap_exit

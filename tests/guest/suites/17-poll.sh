@@ -26,9 +26,9 @@ load_module_first
 
 "$BIN/msgslot_poll"; rc=$?
 if [ "$rc" -ge 128 ]; then
-    not_ok msgslot_poll-exit "msgslot_poll was killed by signal $((rc - 128))"
+    tap_not_ok msgslot_poll-exit "msgslot_poll was killed by signal $((rc - 128))"
 elif [ "$rc" -ne 0 ]; then
-    FAILED=$((FAILED + 1))
+    TAP_FAIL=$((TAP_FAIL + 1))
 fi
 
 dev=/dev/slot1800
@@ -39,21 +39,21 @@ dev=/dev/slot1800
 "$READER" --wait "$dev" 1 > "$work/wait.out" 2> "$work/wait.err" &
 pid=$!
 if ! sleeping_in_read "$pid"; then
-    not_ok cli_wait_sleeps "message_reader --wait never slept in read"
+    tap_not_ok cli_wait_sleeps "message_reader --wait never slept in read"
 else
-    ok cli_wait_sleeps
+    tap_ok cli_wait_sleeps
     if rmmod message_slot 2> "$work/rmmod.err" || ! module_loaded; then
-        not_ok rmmod_refused_while_waiting "rmmod succeeded while a reader waited"
+        tap_not_ok rmmod_refused_while_waiting "rmmod succeeded while a reader waited"
     else
-        ok rmmod_refused_while_waiting
+        tap_ok rmmod_refused_while_waiting
     fi
 fi
 "$SENDER" "$dev" 1 new
 wait "$pid"; rc=$?
 if [ "$rc" -eq 0 ] && printf new | cmp -s - "$work/wait.out" && [ ! -s "$work/wait.err" ]; then
-    ok cli_wait_prints_next_message
+    tap_ok cli_wait_prints_next_message
 else
-    not_ok cli_wait_prints_next_message "exit $rc, stdout '$(cat "$work/wait.out")', stderr '$(cat "$work/wait.err")' (want 'new')"
+    tap_not_ok cli_wait_prints_next_message "exit $rc, stdout '$(cat "$work/wait.out")', stderr '$(cat "$work/wait.err")' (want 'new')"
 fi
 
 # On an empty channel it prints the first message.
@@ -63,9 +63,9 @@ sleeping_in_read "$pid"
 "$SENDER" "$dev" 2 first
 wait "$pid"; rc=$?
 if [ "$rc" -eq 0 ] && printf first | cmp -s - "$work/wait2.out"; then
-    ok cli_wait_empty_channel
+    tap_ok cli_wait_empty_channel
 else
-    not_ok cli_wait_empty_channel "exit $rc, output '$(cat "$work/wait2.out")' (want 'first')"
+    tap_not_ok cli_wait_empty_channel "exit $rc, output '$(cat "$work/wait2.out")' (want 'first')"
 fi
 
 # --follow prints every new message on its own line.
@@ -80,22 +80,22 @@ sleeping_in_read "$pid"
 kill "$pid"
 wait "$pid" 2>/dev/null
 if printf 'a\nbb\nccc\n' | cmp -s - "$work/follow.out"; then
-    ok cli_follow_prints_each_message
+    tap_ok cli_follow_prints_each_message
 else
-    not_ok cli_follow_prints_each_message "output '$(tr '\n' '|' < "$work/follow.out")' (want 'a|bb|ccc|')"
+    tap_not_ok cli_follow_prints_each_message "output '$(tr '\n' '|' < "$work/follow.out")' (want 'a|bb|ccc|')"
 fi
 
 if "$READER" --wait "$dev" 0 > "$work/bad.out" 2> "$work/bad.err"; then
-    not_ok cli_wait_bad_channel "exit 0 for channel 0"
+    tap_not_ok cli_wait_bad_channel "exit 0 for channel 0"
 elif grep -q 'Invalid argument' "$work/bad.err" && [ ! -s "$work/bad.out" ]; then
-    ok cli_wait_bad_channel
+    tap_ok cli_wait_bad_channel
 else
-    not_ok cli_wait_bad_channel "stderr '$(cat "$work/bad.err")', want 'Invalid argument'"
+    tap_not_ok cli_wait_bad_channel "stderr '$(cat "$work/bad.err")', want 'Invalid argument'"
 fi
 
 if rmmod message_slot 2> "$work/rmmod.err"; then
-    ok module_unload
+    tap_ok module_unload
 else
-    not_ok module_unload "rmmod after every reader exited: $(cat "$work/rmmod.err")"
+    tap_not_ok module_unload "rmmod after every reader exited: $(cat "$work/rmmod.err")"
 fi
-finish
+tap_exit

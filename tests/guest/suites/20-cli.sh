@@ -18,7 +18,7 @@ EAGAIN_TEXT='Resource temporarily unavailable|Operation would block'
 t() {
     _name=$1; shift
     REASON=
-    if "$@"; then ok "$_name"; else not_ok "$_name" "${REASON:-failed}"; fi
+    if "$@"; then tap_ok "$_name"; else tap_not_ok "$_name" "${REASON:-failed}"; fi
 }
 
 # cli <cmd...>: RC, $work/out (stdout), $work/err (stderr)
@@ -228,12 +228,12 @@ unprivileged() {
 # ---- run -------------------------------------------------------------------
 
 if module_loaded; then
-    not_ok module_load "message_slot was already loaded before this suite"
+    tap_not_ok module_load "message_slot was already loaded before this suite"
     rmmod message_slot
 fi
 if ! load_module 2> "$work/insmod.err"; then
-    not_ok module_load "insmod failed: $(cat "$work/insmod.err")"
-    finish
+    tap_not_ok module_load "insmod failed: $(cat "$work/insmod.err")"
+    tap_exit
 fi
 for minor in 0 1 9 255; do
     rm -f "/dev/slot$minor"
@@ -261,8 +261,8 @@ t sender_censor_form censor_form
 t unprivileged_user unprivileged
 
 if rmmod message_slot 2> "$work/rmmod.err"; then
-    ok module_unload
+    tap_ok module_unload
 else
-    not_ok module_unload "rmmod: $(cat "$work/rmmod.err")"
+    tap_not_ok module_unload "rmmod: $(cat "$work/rmmod.err")"
 fi
-finish
+tap_exit

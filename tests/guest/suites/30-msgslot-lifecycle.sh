@@ -16,7 +16,7 @@ PARAMS=/sys/module/message_slot/parameters
 t() {
     _name=$1; shift
     REASON=
-    if "$@"; then ok "$_name"; else not_ok "$_name" "${REASON:-failed}"; fi
+    if "$@"; then tap_ok "$_name"; else tap_not_ok "$_name" "${REASON:-failed}"; fi
     # whatever a test did, the next one starts without the module
     module_loaded && ! rmmod message_slot 2>/dev/null &&
         echo "# could not rmmod after $_name: $(cat /proc/modules | grep message_slot)"
@@ -253,25 +253,25 @@ param_permissions() {
 # cost of a 128-byte message + 3 index nodes (11808) and walk up to the
 # bound and past it.
 membound() {
-    load max_msg_bytes=100000 || { not_ok membound_insmod "$REASON"; return; }
+    load max_msg_bytes=100000 || { tap_not_ok membound_insmod "$REASON"; return; }
     if is_debug_kernel; then
         run_program msgslot_membound probe "$work/costs" debug
     else
         run_program msgslot_membound probe "$work/costs"
     fi
-    unload || { not_ok membound_rmmod "$REASON"; return; }
+    unload || { tap_not_ok membound_rmmod "$REASON"; return; }
     read -r cost1 cost128 node < "$work/costs" 2>/dev/null && [ -n "$node" ] ||
-        { not_ok membound_run "the probe measured no costs"; return; }
+        { tap_not_ok membound_run "the probe measured no costs"; return; }
     bound=$((63 * cost128 + 3 * node))
-    load max_msg_bytes=$bound || { not_ok membound_insmod "$REASON"; return; }
+    load max_msg_bytes=$bound || { tap_not_ok membound_insmod "$REASON"; return; }
     value=$(cat "$PARAMS/max_msg_bytes")
     if [ "$value" = "$bound" ]; then
-        ok membound_insmod_param
+        tap_ok membound_insmod_param
     else
-        not_ok membound_insmod_param "max_msg_bytes reads '$value' after insmod max_msg_bytes=$bound"
+        tap_not_ok membound_insmod_param "max_msg_bytes reads '$value' after insmod max_msg_bytes=$bound"
     fi
     run_program msgslot_membound run "$cost1" "$cost128" "$node"
-    unload || not_ok membound_rmmod "$REASON"
+    unload || tap_not_ok membound_rmmod "$REASON"
 }
 
 censor_period_4() {
@@ -324,7 +324,7 @@ bad_censor_period() {
 # ---- run ---------------------------------------------------------------------
 
 if module_loaded; then
-    not_ok clean_start "message_slot was already loaded before this suite"
+    tap_not_ok clean_start "message_slot was already loaded before this suite"
     rmmod message_slot
 fi
 
@@ -338,4 +338,4 @@ membound
 t censor_period_4 censor_period_4
 t censor_period_1_and_128 censor_period_1_and_128
 t censor_period_invalid_refused bad_censor_period
-finish
+tap_exit

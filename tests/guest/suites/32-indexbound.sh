@@ -39,21 +39,21 @@ bounded() {
     settle
     before=$(slab_kb)
     if ! load_module "$param=$BOUND" 2> "$work/insmod.err"; then
-        not_ok "${kind}_${pattern}_insmod" "$(cat "$work/insmod.err")"
+        tap_not_ok "${kind}_${pattern}_insmod" "$(cat "$work/insmod.err")"
         return
     fi
     # the program prints its own result line and figures
-    "$PROG" "$kind" "$pattern" "$BOUND" $DEBUG || FAILED=$((FAILED + 1))
+    "$PROG" "$kind" "$pattern" "$BOUND" $DEBUG || TAP_FAIL=$((TAP_FAIL + 1))
     used=$(cat "/sys/module/message_slot/parameters/$used_param")
     echo "# $kind $pattern: $used bytes charged of $BOUND"
-    rmmod message_slot || { not_ok "${kind}_${pattern}_rmmod" "rmmod failed"; return; }
+    rmmod message_slot || { tap_not_ok "${kind}_${pattern}_rmmod" "rmmod failed"; return; }
     settle
     after=$(slab_kb)
     echo "# $kind $pattern: Slab ${before} kB before insmod, ${after} kB after rmmod"
     if [ $((after - before)) -le $BASELINE_TOLERANCE_KB ]; then
-        ok "${kind}_${pattern}_back_to_baseline_after_rmmod"
+        tap_ok "${kind}_${pattern}_back_to_baseline_after_rmmod"
     else
-        not_ok "${kind}_${pattern}_back_to_baseline_after_rmmod" "Slab ${before} kB -> ${after} kB after rmmod (tolerance $BASELINE_TOLERANCE_KB kB)"
+        tap_not_ok "${kind}_${pattern}_back_to_baseline_after_rmmod" "Slab ${before} kB -> ${after} kB after rmmod (tolerance $BASELINE_TOLERANCE_KB kB)"
     fi
 }
 
@@ -63,19 +63,19 @@ for pattern in dense sparse random; do
 done
 
 if load_module max_channels=1000 2> "$work/insmod.err"; then
-    "$PROG" channels 1000 || FAILED=$((FAILED + 1))
-    unload_module || not_ok channels_rmmod "rmmod failed"
+    "$PROG" channels 1000 || TAP_FAIL=$((TAP_FAIL + 1))
+    unload_module || tap_not_ok channels_rmmod "rmmod failed"
 else
-    not_ok max_channels_per_slot "insmod max_channels=1000: $(cat "$work/insmod.err")"
+    tap_not_ok max_channels_per_slot "insmod max_channels=1000: $(cat "$work/insmod.err")"
 fi
 
 if load_module 2> "$work/insmod.err"; then
     [ "$(cat /sys/module/message_slot/parameters/max_channels)" = 1048576 ] &&
-        ok max_channels_default_2_20 ||
-        not_ok max_channels_default_2_20 "max_channels is $(cat /sys/module/message_slot/parameters/max_channels)"
-    "$PROG" heapsize || FAILED=$((FAILED + 1))
-    unload_module || not_ok heapsize_rmmod "rmmod failed"
+        tap_ok max_channels_default_2_20 ||
+        tap_not_ok max_channels_default_2_20 "max_channels is $(cat /sys/module/message_slot/parameters/max_channels)"
+    "$PROG" heapsize || TAP_FAIL=$((TAP_FAIL + 1))
+    unload_module || tap_not_ok heapsize_rmmod "rmmod failed"
 else
-    not_ok objects_below_2GiB_EFBIG "insmod: $(cat "$work/insmod.err")"
+    tap_not_ok objects_below_2GiB_EFBIG "insmod: $(cat "$work/insmod.err")"
 fi
-finish
+tap_exit

@@ -4,19 +4,18 @@
 # Leaves the module unloaded.
 
 SUITE=npheap
+# shellcheck source=tests/guest/lib.sh
+. "$GUEST/lib.sh"
 DEV=/dev/npheap
 SYSPARAM=/sys/module/message_slot/parameters
 T=$BIN/npheap_test
-failed=0
 HOLDER=
 
-pass() { echo "ok $SUITE/$1"; }
-flunk() { echo "not ok $SUITE/$1 - $2"; failed=1; }
 # expect NAME REASON COMMAND...: one test line from a command's status.
 expect() {
 	name=$1 reason=$2
 	shift 2
-	if "$@"; then pass "$name"; else flunk "$name" "$reason"; fi
+	if "$@"; then tap_ok "$name"; else tap_not_ok "$name" "$reason"; fi
 }
 
 loaded() { [ -d /sys/module/message_slot ]; }
@@ -65,11 +64,11 @@ node_is() { # PATH MINOR_HEX MODE
 
 # ---------------------------------------------------------------- default load
 if ! load; then
-	flunk load_creates_dev_npheap "insmod $MODULE failed or /dev/npheap did not appear"
+	tap_not_ok load_creates_dev_npheap "insmod $MODULE failed or /dev/npheap did not appear"
 	cleanup
 	exit 1
 fi
-pass load_creates_dev_npheap
+tap_ok load_creates_dev_npheap
 expect dev_npheap_is_235_524288_mode_0666 "got '$(stat -c '%t:%T %a' $DEV)'" \
 	node_is "$DEV" 80000 666
 expect dev_npheap_opens_for_other_users "nobody could not open $DEV" \
@@ -83,14 +82,14 @@ expect params_permissions "got $(stat -c '%a' $SYSPARAM/npheap_max_bytes $SYSPAR
 expect module_alias_npheap "no alias=npheap in the module's modinfo" \
 	sh -c "tr '\\000' '\\n' < '$MODULE' | grep -qx 'alias=npheap'"
 
-"$T" semantics "$DEV" || failed=1
+"$T" semantics "$DEV" || TAP_FAIL=$((TAP_FAIL + 1))
 
 # A second heap minor, made by hand, is an independent heap.
 if mknod /dev/npheap_minor1 c 235 524289; then
-	"$T" independent "$DEV" /dev/npheap_minor1 || failed=1
+	"$T" independent "$DEV" /dev/npheap_minor1 || TAP_FAIL=$((TAP_FAIL + 1))
 	rm -f /dev/npheap_minor1
 else
-	flunk heaps_independent_data "mknod of minor 524289 failed"
+	tap_not_ok heaps_independent_data "mknod of minor 524289 failed"
 fi
 
 # rmmod is refused while a heap fd is open ...
@@ -99,7 +98,7 @@ if start_holder hold-open "$DEV"; then
 	expect rmmod_refused_while_open "rmmod succeeded with $DEV open" loaded
 	stop_holder
 else
-	flunk rmmod_refused_while_open "holder did not start"
+	tap_not_ok rmmod_refused_while_open "holder did not start"
 	stop_holder
 fi
 # ... and while an object is mapped, even after the fd was closed.
@@ -109,7 +108,7 @@ if start_holder hold-map "$DEV" 42; then
 		loaded
 	stop_holder
 else
-	flunk rmmod_refused_while_mapped_after_close "holder did not start"
+	tap_not_ok rmmod_refused_while_mapped_after_close "holder did not start"
 	stop_holder
 fi
 
@@ -123,7 +122,7 @@ if load; then
 		sh -c "[ \"\$('$T' getsize $DEV 5)\" = 0 ] && '$T' check-zero $DEV 5 8192"
 	unload
 else
-	flunk rmmod_insmod_starts_empty "reload failed"
+	tap_not_ok rmmod_insmod_starts_empty "reload failed"
 fi
 
 # ---------------------------------------------------------------- npheap_mode
@@ -135,7 +134,7 @@ if load npheap_mode=0600; then
 		sh -c "'$T' getsize $DEV 1 > /dev/null"
 	unload
 else
-	flunk npheap_mode_sets_node_mode "insmod npheap_mode=0600 failed"
+	tap_not_ok npheap_mode_sets_node_mode "insmod npheap_mode=0600 failed"
 fi
 
 # ---------------------------------------------------------------- npheap_nodes
@@ -149,7 +148,7 @@ if load npheap_nodes=3; then
 	expect npheap_nodes_removed_on_rmmod "left: $(ls /dev | grep npheap | tr '\n' ' ')" \
 		sh -c "! ls /dev | grep -q npheap"
 else
-	flunk npheap_nodes_creates_nodes "insmod npheap_nodes=3 failed"
+	tap_not_ok npheap_nodes_creates_nodes "insmod npheap_nodes=3 failed"
 fi
 
 # ---------------------------------------------------------------- memory bound
@@ -157,12 +156,12 @@ LIMIT=65536
 if load npheap_max_bytes=$LIMIT; then
 	expect bound_param_visible "got $(cat $SYSPARAM/npheap_max_bytes)" \
 		sh -c "[ \"\$(cat $SYSPARAM/npheap_max_bytes)\" = $LIMIT ]"
-	"$T" bound "$DEV" $LIMIT || failed=1
+	"$T" bound "$DEV" $LIMIT || TAP_FAIL=$((TAP_FAIL + 1))
 	unload
 else
-	flunk bound_param_visible "insmod npheap_max_bytes=$LIMIT failed"
+	tap_not_ok bound_param_visible "insmod npheap_max_bytes=$LIMIT failed"
 fi
 
 cleanup
-loaded && { flunk module_left_unloaded "message_slot is still loaded"; }
-exit $failed
+loaded && { tap_not_ok module_left_unloaded "message_slot is still loaded"; }
+tap_exit

@@ -40,13 +40,13 @@ run() {
     mode=$1 arg=$2
     shift 2
     if ! load "$@"; then
-        not_ok "load-$mode" "insmod $* failed"
+        tap_not_ok "load-$mode" "insmod $* failed"
         return
     fi
     if [ "$arg" = - ]; then
-        "$L" "$mode" "$DEV" || FAILED=$((FAILED + 1))
+        "$L" "$mode" "$DEV" || TAP_FAIL=$((TAP_FAIL + 1))
     else
-        "$L" "$mode" "$DEV" "$arg" || FAILED=$((FAILED + 1))
+        "$L" "$mode" "$DEV" "$arg" || TAP_FAIL=$((TAP_FAIL + 1))
     fi
     check "unload-after-$mode" unload_module
 }
@@ -57,11 +57,11 @@ if load; then
     check_output max_locks_default 131072 cat /sys/module/message_slot/parameters/npheap_max_locks
     unload_module
 else
-    not_ok max_locks_default "insmod failed"
+    tap_not_ok max_locks_default "insmod failed"
 fi
 run bound 64 npheap_max_locks=64
 # Last, as these race a close against lock waits: before the fix, handover
 # crashed every kernel it ran on within seconds.
 run close-race "$rounds"
 run handover "$handover_s"
-finish
+tap_exit

@@ -16,12 +16,12 @@ run() {
     shift
     case " ${MSGSLOT_HOSTILE_MODES:-$mode} " in *" $mode "*) ;; *) return ;; esac
     if ! load_module "$@"; then
-        not_ok "load-$mode" "insmod $* failed"
+        tap_not_ok "load-$mode" "insmod $* failed"
         return
     fi
     i=0
     while [ ! -c "$DEV" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    "$H" "$mode" || FAILED=$((FAILED + 1))
+    "$H" "$mode" || TAP_FAIL=$((TAP_FAIL + 1))
     check "unload-after-$mode" unload_module
 }
 
@@ -33,4 +33,4 @@ run gen-wrap msg_gen_step=2147483649
 run nowait-write
 run setwait-wakes
 run fork-close
-finish
+tap_exit

@@ -7,13 +7,12 @@
 # Negative controls prove the validator can fail.  Leaves the module unloaded.
 
 SUITE=course
+# shellcheck source=tests/guest/lib.sh
+. "$GUEST/lib.sh"
 DEV=/dev/npheap
 TAB=$(printf '\t')
-failed=0
 WORK=${TMPDIR:-/tmp}/course.$$
 
-pass() { echo "ok $SUITE/$1"; }
-flunk() { echo "not ok $SUITE/$1 - $2"; failed=1; }
 loaded() { [ -d /sys/module/message_slot ]; }
 
 load() {
@@ -45,7 +44,7 @@ run_config() {
 	dir=$WORK/$tag
 	mkdir -p "$dir"
 	if ! load; then
-		flunk "benchmark_$tag" "insmod failed"
+		tap_not_ok "benchmark_$tag" "insmod failed"
 		return
 	fi
 
@@ -55,9 +54,9 @@ run_config() {
 	t1=$(now_cs)
 	logs=$(ls "$dir" | grep -c '^npheap\.[0-9]*\.log$')
 	if [ $rc -eq 0 ] && [ "$logs" -eq "$p" ]; then
-		pass "benchmark_$tag"
+		tap_ok "benchmark_$tag"
 	else
-		flunk "benchmark_$tag" "exit $rc, $logs logs: $(head -c 300 "$dir/bench.out")"
+		tap_not_ok "benchmark_$tag" "exit $rc, $logs logs: $(head -c 300 "$dir/bench.out")"
 	fi
 
 	cat "$dir"/npheap.*.log | sort -n -t "$TAB" -k 3,3 > "$dir/trace"
@@ -67,9 +66,9 @@ run_config() {
 	rc=$?
 	t3=$(now_cs)
 	if [ $rc -eq 0 ] && [ "$(tail -n 1 "$dir/validate.err")" = Pass ]; then
-		pass "validate_$tag"
+		tap_ok "validate_$tag"
 	else
-		flunk "validate_$tag" "exit $rc: $(grep -v '^Pass$' "$dir/validate.err" | head -n 3 | tr '\n' ' ')"
+		tap_not_ok "validate_$tag" "exit $rc: $(grep -v '^Pass$' "$dir/validate.err" | head -n 3 | tr '\n' ' ')"
 	fi
 	echo "# course $tag: benchmark $(secs $((t1 - t0))) s, sort $(secs $((t2 - t1))) s, validate $(secs $((t3 - t2))) s; $(tail -n 2 "$dir/validate.err" | head -n 1)"
 
@@ -83,16 +82,16 @@ run_config() {
 	gmin=$((gmax - p))
 	if [ "$s" = $((n * p)) ] && [ "$d" = "$p" ] && [ "${g:-0}" -ge $gmin ] &&
 	   [ "${g:-0}" -le $gmax ]; then
-		pass "log_complete_$tag"
+		tap_ok "log_complete_$tag"
 	else
-		flunk "log_complete_$tag" "S=$s D=$d G=$g, want S=$((n * p)) D=$p G in $gmin..$gmax"
+		tap_not_ok "log_complete_$tag" "S=$s D=$d G=$g, want S=$((n * p)) D=$p G in $gmin..$gmax"
 	fi
 
 	if [ -n "$negatives" ]; then
 		negative_checks "$n" "$max" "$tag" "$dir"
 	fi
 	rm -rf "$dir"
-	rmmod message_slot || flunk "unload_after_$tag" "rmmod failed"
+	rmmod message_slot || tap_not_ok "unload_after_$tag" "rmmod failed"
 }
 
 negative_checks() {
@@ -102,9 +101,9 @@ negative_checks() {
 	sort -r -n -t "$TAB" -k 3,3 "$dir/trace" | "$BIN/course_validate" "$n" "$max" 2> "$dir/neg.err"
 	rc=$?
 	if [ $rc -ne 0 ] && grep -q 'not sorted' "$dir/neg.err"; then
-		pass "validate_rejects_unsorted_trace_$tag"
+		tap_ok "validate_rejects_unsorted_trace_$tag"
 	else
-		flunk "validate_rejects_unsorted_trace_$tag" "exit $rc: $(head -n 2 "$dir/neg.err")"
+		tap_not_ok "validate_rejects_unsorted_trace_$tag" "exit $rc: $(head -n 2 "$dir/neg.err")"
 	fi
 
 	# Drop the line that set some object's final value: the replay then disagrees.
@@ -116,12 +115,12 @@ negative_checks() {
 		sed "${drop}d" "$dir/trace" | "$BIN/course_validate" "$n" "$max" 2> "$dir/neg.err"
 		rc=$?
 		if [ $rc -eq 1 ] && [ "$(tail -n 1 "$dir/neg.err")" = Fail ]; then
-			pass "validate_detects_missing_log_line_$tag"
+			tap_ok "validate_detects_missing_log_line_$tag"
 		else
-			flunk "validate_detects_missing_log_line_$tag" "exit $rc after dropping line $drop"
+			tap_not_ok "validate_detects_missing_log_line_$tag" "exit $rc after dropping line $drop"
 		fi
 	else
-		flunk "validate_detects_missing_log_line_$tag" "no object ends with a set"
+		tap_not_ok "validate_detects_missing_log_line_$tag" "no object ends with a set"
 	fi
 
 	# Change one digit of one object between benchmark and validate.
@@ -130,9 +129,9 @@ negative_checks() {
 	rc=$?
 	if [ -n "$victim" ] && [ $rc -eq 1 ] && grep -q "^Object $victim has a wrong value" "$dir/neg.err" &&
 	   [ "$(tail -n 1 "$dir/neg.err")" = Fail ]; then
-		pass "validate_detects_corrupted_object_$tag"
+		tap_ok "validate_detects_corrupted_object_$tag"
 	else
-		flunk "validate_detects_corrupted_object_$tag" "victim '$victim', exit $rc: $(head -n 2 "$dir/neg.err" | tr '\n' ' ')"
+		tap_not_ok "validate_detects_corrupted_object_$tag" "victim '$victim', exit $rc: $(head -n 2 "$dir/neg.err" | tr '\n' ' ')"
 	fi
 }
 
@@ -153,7 +152,7 @@ fi
 rm -rf "$WORK"
 
 if loaded; then
-	flunk module_left_unloaded "message_slot is still loaded"
+	tap_not_ok module_left_unloaded "message_slot is still loaded"
 	rmmod message_slot
 fi
-exit $failed
+tap_exit

@@ -28,13 +28,13 @@ expect() {
     _rc=$?
     _out=$(cat "$work/out") _err=$(cat "$work/err")
     if [ "$_rc" -ne "$_want_rc" ]; then
-        not_ok "$_name" "exit $_rc, want $_want_rc; stderr '$_err' [$*]"
+        tap_not_ok "$_name" "exit $_rc, want $_want_rc; stderr '$_err' [$*]"
     elif [ "$_out" != "$_want_out" ]; then
-        not_ok "$_name" "stdout '$(echo "$_out" | tr '\n' '|')', want '$(echo "$_want_out" | tr '\n' '|')' [$*]"
+        tap_not_ok "$_name" "stdout '$(echo "$_out" | tr '\n' '|')', want '$(echo "$_want_out" | tr '\n' '|')' [$*]"
     elif [ "$_err" != "$_want_err" ]; then
-        not_ok "$_name" "stderr '$(echo "$_err" | tr '\n' '|')', want '$_want_err' [$*]"
+        tap_not_ok "$_name" "stderr '$(echo "$_err" | tr '\n' '|')', want '$_want_err' [$*]"
     else
-        ok "$_name"
+        tap_ok "$_name"
     fi
 }
 
@@ -51,13 +51,13 @@ load() {
 }
 
 if module_loaded; then
-    not_ok module-load "message_slot was already loaded before this suite"
+    tap_not_ok module-load "message_slot was already loaded before this suite"
     rmmod message_slot
 fi
 if ! load 2> "$work/load.err"; then
-    not_ok module-load "insmod or device nodes failed: $(cat "$work/load.err")"
+    tap_not_ok module-load "insmod or device nodes failed: $(cat "$work/load.err")"
     unload_module
-    finish
+    tap_exit
 fi
 
 # ---- NP-Heap: npheap_write / npheap_read -----------------------------------
@@ -127,7 +127,7 @@ expect slot-bad-record-changes-nothing 0 "$SEED" "" "$SR" "$SLOT" 1
 if message_sender "$SLOT" 3 hello 2> "$work/err"; then
     expect slot-read-not-a-record 1 "" "Not a student record: Bad message" "$SR" "$SLOT" 3
 else
-    not_ok slot-read-not-a-record "message_sender failed: $(cat "$work/err")"
+    tap_not_ok slot-read-not-a-record "message_sender failed: $(cat "$work/err")"
 fi
 expect slot-write-unprivileged 0 "" "" as_nobody "$SW" "$SLOT" 4 1 2 nobody nowhere
 expect slot-read-unprivileged 0 "roll_no: 1
@@ -140,8 +140,8 @@ if unload_module 2> "$work/err" && load 2>> "$work/err"; then
     expect npheap-gone-after-unload 1 "" "No record in this object: No such file or directory" "$NR" "$HEAP" 47
     expect slot-gone-after-unload 1 "" "Read Failed: $EAGAIN_TEXT" "$SR" "$SLOT" 1
 else
-    not_ok reload "rmmod/insmod failed: $(cat "$work/err")"
+    tap_not_ok reload "rmmod/insmod failed: $(cat "$work/err")"
 fi
 
 check module-unload unload_module
-finish
+tap_exit

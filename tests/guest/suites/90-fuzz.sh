@@ -32,18 +32,18 @@ echo "# fuzz: kernel $KERNEL_NAME, seeds $seeds, $ops ops each, $procs processes
 
 for seed in $seeds; do
     if ! load_module; then
-        not_ok "seed-$seed" "insmod failed"
+        tap_not_ok "seed-$seed" "insmod failed"
         continue
     fi
     # fuzz prints its own "ok fuzz/seed-N" / "not ok fuzz/seed-N - ..." line;
     # --min-ops turns running out of time into a failure.
     "$BIN/fuzz" --seed "$seed" --ops "$ops" --procs "$procs" --seconds "$seconds" \
-        --min-ops "$ops" --name "seed-$seed" || FAILED=$((FAILED + 1))
+        --min-ops "$ops" --name "seed-$seed" || TAP_FAIL=$((TAP_FAIL + 1))
     # Unloading after heavy use exercises teardown of full xarrays and heaps.
     if ! unload_module; then
-        not_ok "unload-after-seed-$seed" "rmmod failed: module still in use?"
+        tap_not_ok "unload-after-seed-$seed" "rmmod failed: module still in use?"
         sleep 1
         unload_module
     fi
 done
-finish
+tap_exit

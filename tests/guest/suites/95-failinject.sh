@@ -9,24 +9,24 @@
 
 if [ ! -d /sys/kernel/debug/failslab ] || [ ! -d /sys/kernel/debug/fail_page_alloc ] ||
    [ ! -e /proc/self/fail-nth ]; then
-    echo "ok $SUITE/allocation-failures # SKIP no failslab/fail_page_alloc in kernel $KERNEL_NAME"
+    tap_skip allocation-failures "no failslab/fail_page_alloc in kernel $KERNEL_NAME"
     exit 0
 fi
 
 [ -w "$KMEMLEAK" ] && echo clear > "$KMEMLEAK"
 if ! load_module; then
-    not_ok load "insmod failed"
-    finish
+    tap_not_ok load "insmod failed"
+    tap_exit
 fi
 # Module text range: after rmmod, leak backtraces show raw addresses only.
 text=$(cat /sys/module/message_slot/sections/.text)
 size=$(cat /sys/module/message_slot/coresize)
 
-"$BIN/failinject_alloc" || FAILED=$((FAILED + 1))
+"$BIN/failinject_alloc" || TAP_FAIL=$((TAP_FAIL + 1))
 
 if [ -w "$KMEMLEAK" ]; then
     leak_check no-leaks-while-loaded
 fi
-unload_module || not_ok unload "rmmod failed"
+unload_module || tap_not_ok unload "rmmod failed"
 [ -w "$KMEMLEAK" ] && leak_check no-leaks-after-rmmod "$text" "$size"
-finish
+tap_exit

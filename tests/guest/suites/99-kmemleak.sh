@@ -7,13 +7,13 @@
 . "$GUEST/suites/kmemleak.inc"
 
 if [ ! -w "$KMEMLEAK" ]; then
-    echo "ok $SUITE/no-leaks # SKIP no kmemleak in kernel $KERNEL_NAME"
+    tap_skip no-leaks "no kmemleak in kernel $KERNEL_NAME"
     exit 0
 fi
 echo clear > "$KMEMLEAK"
 if ! load_module; then
-    not_ok load "insmod failed"
-    finish
+    tap_not_ok load "insmod failed"
+    tap_exit
 fi
 text=$(cat /sys/module/message_slot/sections/.text)
 size=$(cat /sys/module/message_slot/coresize)
@@ -21,16 +21,16 @@ size=$(cat /sys/module/message_slot/coresize)
 mknod /tmp/leak-slot c 235 42
 check exercise-fuzz "$BIN/fuzz" --seed 99 --ops 20000 --procs 3 --seconds 600 --name kmemleak-exercise
 for i in 1 2 3 4 5 6 7 8; do
-    "$BIN/message_sender" /tmp/leak-slot "$i" "message $i" || not_ok exercise-cli "sender failed"
-    "$BIN/message_reader" /tmp/leak-slot "$i" > /dev/null || not_ok exercise-cli "reader failed"
+    "$BIN/message_sender" /tmp/leak-slot "$i" "message $i" || tap_not_ok exercise-cli "sender failed"
+    "$BIN/message_reader" /tmp/leak-slot "$i" > /dev/null || tap_not_ok exercise-cli "reader failed"
 done
 # Overwrite every channel again: replaced messages go through RCU frees.
 for i in 1 2 3 4 5 6 7 8; do
-    "$BIN/message_sender" /tmp/leak-slot "$i" "x" || not_ok exercise-cli "sender failed"
+    "$BIN/message_sender" /tmp/leak-slot "$i" "x" || tap_not_ok exercise-cli "sender failed"
 done
 rm -f /tmp/leak-slot
 
 leak_check no-leaks-while-loaded
-unload_module || not_ok unload "rmmod failed"
+unload_module || tap_not_ok unload "rmmod failed"
 leak_check no-leaks-after-rmmod "$text" "$size"
-finish
+tap_exit
