@@ -196,7 +196,7 @@ struct pair_arg {
 static double pair_run(void *p, long iters)
 {
 	struct endpoint *ep = &((struct pair_arg *)p)->ep;
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	struct win w;
 	long i;
 
@@ -237,7 +237,7 @@ static void endpoints_make(enum mech mech, size_t size, bool spin,
 			   struct endpoint *a, struct endpoint *b)
 {
 	int ab[2], ba[2];
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 
 	memset(a, 0, sizeof(*a));
 	memset(b, 0, sizeof(*b));
@@ -383,7 +383,7 @@ static double pingpong_run(void *p, long iters)
 	struct pingpong_arg *arg = p;
 	struct endpoint a, b;
 	int ready[2], done[2];
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	long i, b_polls;
 	struct win w;
 	double ns;
@@ -440,7 +440,7 @@ struct half_arg {
 static double slot_half_run(void *p, long iters)
 {
 	struct half_arg *arg = p;
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	struct win w;
 	long i;
 
@@ -460,7 +460,7 @@ static double slot_half_run(void *p, long iters)
 /* A slot fd on @channel, which holds a @size-byte message. */
 static int slot_with_message(unsigned int channel, size_t size)
 {
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	int fd = slot_open(0);
 
 	slot_set_channel(fd, channel);
@@ -581,7 +581,7 @@ static void *fanout_poller(void *p)
 {
 	struct fanout_poller *me = p;
 	struct fanout_arg *arg = me->arg;
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 
 	for (;;) {
 		struct pollfd pfd = { .fd = me->fd, .events = POLLIN };
@@ -599,7 +599,7 @@ static void *fanout_poller(void *p)
 static double fanout_run(void *p, long iters)
 {
 	struct fanout_arg *arg = p;
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	struct win w;
 	long i;
 
@@ -619,7 +619,7 @@ static double fanout_run(void *p, long iters)
 static double fanout_sample(int n, long *cal)
 {
 	static struct fanout_arg arg;
-	char buf[MSG_BUF] = { 0 };
+	MSG_BUF_ALIGNED char buf[MSG_BUF] = { 0 };
 	double ns;
 	int i;
 

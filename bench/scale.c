@@ -17,7 +17,7 @@
 
 void populate(int fd, unsigned long from, unsigned long to, size_t size)
 {
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	unsigned long ch;
 
 	memset(buf, 'p', sizeof(buf));
@@ -39,7 +39,7 @@ struct scale_arg {
 static double scale_run(void *p, long iters)
 {
 	struct scale_arg *arg = p;
-	char buf[MSG_BUF];
+	MSG_BUF_ALIGNED char buf[MSG_BUF];
 	unsigned int ch;
 	struct win w;
 	long i;
