@@ -227,8 +227,9 @@ MODULE_PARM_DESC(msg_bytes_used, "Bytes charged to max_msg_bytes now");
  * Nesting, outermost first: file @lock -> watch wq.lock (msgslot_watch_pin()
  * queues the forwarding entry) -> file wq.lock (msgslot_watch_wake() runs
  * under the watch's wq.lock).  The channels xa_lock nests in nothing and
- * takes nothing but atomics: a writer wakes watchers only after dropping
- * it.  No lock is held across a sleep or a user copy.
+ * takes no other lock of this module (under it: budget atomics and the
+ * xarray's own non-sleeping node allocation); a writer wakes watchers only
+ * after dropping it.  No lock is held across a sleep or a user copy.
  *
  * Lockless: readers copy a message under RCU and the channel's seqcount
  * (msgslot_copy()), retrying on an overlapping in-place write; a writer
